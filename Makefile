@@ -1,0 +1,35 @@
+# leadscore: `make help` lists the targets. Everything runs in .venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export LEADSCORE_HOME ?= $(CURDIR)/.leadscore
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed ## create .venv and install leadscore with its test tools
+
+demo: install ## simulate a CRM, train, serve on localhost:3000 and answer an example request
+	$(BIN)/leadscore demo
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint ## lint, then run every test (unit, data, model, real servers)
+	$(BIN)/pytest
+
+clean: ## remove the venv, the local MLflow store and caches
+	rm -rf $(VENV) .leadscore .pytest_cache .ruff_cache .hypothesis test-artifacts

@@ -1,0 +1,1 @@
+"""Feature pipelines: one code path for training, batch scoring and online serving."""

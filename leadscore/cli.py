@@ -1,0 +1,170 @@
+"""The `leadscore` command. Sub-commands parse arguments and call library functions; nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from leadscore.settings import Settings
+
+DEFAULT_PORT = 3000
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from leadscore.simulator import simulate
+    from leadscore.simulator.realism import out_of_range, realism_figures
+
+    started = time.perf_counter()
+    summary = simulate(args.leads, args.seed, args.out, table_format=args.format)
+    print(f"wrote {summary.out_dir} in {time.perf_counter() - started:.1f}s: " + json.dumps(summary.counts))
+    figures = realism_figures(args.out)
+    print("realism: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+    for name, (value, bounds) in out_of_range(figures).items():
+        print(f"warning: {name} = {value:.3f} is outside its documented range {bounds}")
+    return 0
+
+
+def _load(data: str):
+    from features.contract import load_export
+
+    result = load_export(data)
+    print(result.summary())
+    for problem in result.problems[:20]:
+        print(f"  {problem}")
+    if len(result.problems) > 20:
+        print(f"  ... {len(result.problems) - 20} more (leadscore validate --data {data} lists them all)")
+    return result
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from features.contract import load_export
+
+    result = load_export(args.data)
+    print(result.summary())
+    for problem in result.problems:
+        print(f"  {problem}")
+    return 1 if result.errors else 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from training.health import train_health
+    from training.registry import import_champion_to_bentoml, log_and_register
+
+    settings = Settings.from_env()
+    result = train_health(_load(args.data).tables)
+    run_id, version = log_and_register(result, settings, data_description=str(Path(args.data).resolve()))
+    tag = import_champion_to_bentoml(settings)
+    print("metrics (time-held-out): " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))
+    print(f"MLflow run {run_id}; registered {settings.model_name} version {version} as champion")
+    print(f"MLflow store: {settings.tracking_uri}; BentoML model: {tag}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.oracle import compare_with_oracle
+    from training.registry import load_champion
+
+    figures = compare_with_oracle(load_champion(Settings.from_env()), args.data)
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+def _serve_command(port: int, host: str) -> list[str]:
+    return [sys.executable, "-m", "bentoml", "serve", "serving.service:LeadScoring", "--port", str(port), "--host", host]
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    return subprocess.call(_serve_command(args.port, args.host))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Simulate a CRM, train, serve on localhost and answer an example request."""
+    from leadscore.demo import example_request, wait_until_ready
+
+    settings = Settings.from_env()
+    data = settings.home / "demo-data"
+    _cmd_simulate(argparse.Namespace(leads=args.leads, seed=args.seed, out=str(data), format="csv"))
+    _cmd_train(argparse.Namespace(data=str(data)))
+    request_file = settings.home / "example_request.json"
+    request_file.write_text(json.dumps(example_request(data), ensure_ascii=False, indent=2))
+    server = subprocess.Popen(_serve_command(args.port, "127.0.0.1"))
+    try:
+        url = f"http://127.0.0.1:{args.port}"
+        wait_until_ready(url, server)
+        import httpx
+
+        answer = httpx.post(f"{url}/score", content=request_file.read_bytes(),
+                            headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
+        answer.raise_for_status()
+        print("\nThe service is answering. Example request:")
+        print(f"  curl -s -X POST {url}/score -H 'content-type: application/json' -d @{request_file}")
+        print("Its answer:")
+        print(json.dumps(answer.json(), ensure_ascii=False, indent=2))
+        if args.no_wait:
+            return 0
+        print(f"\nServing at {url} (OpenAPI docs at {url}/docs); press Ctrl-C to stop.")
+        server.wait()
+        return server.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadscore", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="write a simulated CRM export with its hidden truth")
+    p.add_argument("--leads", type=int, default=20_000, help="number of leads (default 20000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("validate", help="check a CRM export against the data contract")
+    p.add_argument("--data", required=True, help="directory of contract tables")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("train", help="train the health model, track it in MLflow and hand it to BentoML")
+    p.add_argument("--data", required=True, help="directory of contract tables")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="compare the champion with the simulator's oracle on a simulated export")
+    p.add_argument("--data", required=True, help="a simulated export (with truth/) not used in training")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("serve", help="start the BentoML scoring service")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--host", default="127.0.0.1")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("demo", help="simulate, train, serve and answer an example request")
+    p.add_argument("--leads", type=int, default=5_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--no-wait", action="store_true", help="stop the service after the example request")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TQDM_MININTERVAL", "1")
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:  # ContractError is a ValueError: a clear message, no trace
+        print(f"leadscore {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

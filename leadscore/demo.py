@@ -1,0 +1,63 @@
+"""Pieces of the demo: an example request built from a simulated export, and waiting for the service."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from features.contract import EVENT_TABLES, load_export
+from features.snapshots import export_time
+
+PERSONAL = ("phone", "email")  # never put personal data into an example that gets printed
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _json_value(v) for k, v in row.items() if _json_value(v) is not None}
+            for row in frame.to_dict(orient="records")]  # fmt: skip
+
+
+def example_request(data_dir: str | Path, n_leads: int = 2) -> dict[str, Any]:
+    """A request for the most active open leads at the export time, plus one invalid lead."""
+    tables = load_export(data_dir).tables
+    as_of = export_time(tables)
+    open_ids = tables["outcomes"].loc[tables["outcomes"]["status"] == "open", "lead_id"]
+    activity = tables["activities"]["lead_id"].value_counts()
+    chosen = activity.reindex(open_ids).fillna(0).sort_values(ascending=False).index[:n_leads]
+    leads = []
+    for lead in _records(tables["leads"][tables["leads"]["lead_id"].isin(chosen)]):
+        for key in PERSONAL:
+            lead.pop(key, None)
+        for name in EVENT_TABLES:
+            rows = tables[name][(tables[name]["lead_id"] == lead["lead_id"]) & (tables[name]["ts"] <= as_of)]
+            lead[name] = [{k: v for k, v in r.items() if k != "lead_id"} for r in _records(rows.tail(20))]
+        leads.append(lead)
+    leads.append({"lead_id": "bad-example", "created_at": "昨天下午", "form_text": "这条线索的创建时间无效"})
+    return {"as_of": as_of.isoformat(), "leads": leads}
+
+
+def wait_until_ready(url: str, server: subprocess.Popen | None = None, timeout: float = 180.0) -> None:
+    """Poll GET /readyz until the service answers 200; fail fast if its process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server is not None and server.poll() is not None:
+            raise RuntimeError(f"the service exited with code {server.returncode} before it was ready")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"the service at {url} was not ready within {timeout:.0f}s")

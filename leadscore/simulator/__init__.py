@@ -1,0 +1,5 @@
+"""A simulated CRM whose hidden truth is known: the embedded default data and quality yardstick."""
+
+from leadscore.simulator.simulate import SimulationSummary, simulate
+
+__all__ = ["SimulationSummary", "simulate"]

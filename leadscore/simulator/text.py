@@ -1,0 +1,276 @@
+"""Chinese text for the simulated CRM: form texts from the true intent, rep notes from the true stage.
+
+Texts are drawn from template pools and then roughened the way real form input is: full-width
+characters, typos, emoji, English words, empty answers. Pools are built on first use, not at import.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+INTENTS = ["询价", "产品咨询", "招商代理", "售后维修", "技术支持", "无效"]
+INVALID_KINDS = ["spam", "ads", "job_seeker", "competitor"]
+
+PRODUCTS = {
+    "医疗器械": ["DR设备", "CT", "彩超", "监护仪", "呼吸机", "DR平板探测器"],
+    "精密制造": ["传感器壳体", "CNC加工件", "精密模具", "PLC控制柜", "伺服电机"],
+    "新能源汽车": ["电池壳体", "BMS", "充电桩", "电机控制器", "线束"],
+    "美妆": ["包材", "OEM代工", "灌装线", "精华液配方", "口红管"],
+    "教育": ["智慧教室", "录播系统", "在线题库", "教学平板"],
+    "SaaS": ["CRM系统", "ERP", "私有化部署", "API接口", "数据中台"],
+}
+DEFAULT_PRODUCTS = ["设备", "产品", "解决方案", "PLC", "传感器"]
+
+_FORM_TEMPLATES = {
+    "询价": [
+        "你好，想询问{product}报价，预算{budget}左右",
+        "请问{product}多少钱？需要{qty}台",
+        "麻烦发一份{product}的报价单，{when}采购",
+        "我们医院/工厂准备采购{qty}套{product}，请尽快联系",
+        "{product}什么价格，有没有优惠，预算大概{budget}",
+        "急需{product}，{when}要到货，请报价",
+        "想了解{product}的价格和交期，数量{qty}",
+        "询价：{product} x{qty}，含税含运费",
+        "需要{product}报价,请联系我,{when}定",
+        "公司计划{when}上一批{product}，预算{budget}，求报价",
+        "{product} 报价 {qty}台 {when}",
+        "hi，{product}的price能发一下吗，MOQ多少",
+    ],
+    "产品咨询": [
+        "想了解一下{product}的参数和功能",
+        "你们的{product}和进口的比有什么优势？",
+        "请问{product}支持哪些规格，有没有案例",
+        "{product}的技术参数能发一份吗，我们在做选型",
+        "看了官网的{product}，想详细了解一下",
+        "咨询{product}，适用于我们{industry}行业吗",
+        "能否提供{product}的彩页和样品",
+        "{product}的精度/稳定性怎么样？有测试报告吗",
+        "我们在对比几家{product}，想要一份产品资料",
+        "想要{product}的datasheet和案例",
+    ],
+    "招商代理": [
+        "想做{product}在{city}的代理，需要什么条件",
+        "我们是{city}的经销商，想代理你们的{product}",
+        "招商政策是怎样的？{city}地区还有代理名额吗",
+        "有意向加盟，做{product}区域代理，资金{budget}",
+        "请问{product}怎么拿货，代理价多少",
+        "想成为你们在{city}的合作伙伴，渠道有医院/工厂资源",
+    ],
+    "售后维修": [
+        "我们的{product}坏了，开不了机，请安排维修",
+        "{product}报错，需要售后上门",
+        "去年买的{product}出故障了，怎么报修",
+        "售后电话打不通，{product}需要维修",
+        "{product}保修期内出现问题，请尽快处理",
+    ],
+    "技术支持": [
+        "{product}软件升级后无法连接，需要技术支持",
+        "请问{product}的接口文档在哪里下载",
+        "{product}参数怎么设置，有操作手册吗",
+        "我们在调试{product}，遇到通讯问题",
+        "需要工程师远程协助调试{product}",
+    ],
+}
+_INVALID_TEMPLATES = {
+    "spam": [
+        "aaaaaa",
+        "111",
+        "测试",
+        "test",
+        "。。。",
+        "你好",
+        "asdfgh",
+        "哈哈哈",
+    ],
+    "ads": [
+        "加微信{wx}领取优惠券，代开发票",
+        "SEO优化，百度排名首页，包月{budget}",
+        "刷单兼职日结，加V:{wx}",
+        "贷款秒批，无抵押，详询{wx}",
+        "专业做网站小程序，价格优惠，联系{wx}",
+        "出售企业客户名单，精准数据",
+    ],
+    "job_seeker": [
+        "请问贵公司还招销售吗，我有三年经验",
+        "应聘{product}工程师，简历怎么投",
+        "想投简历，有没有实习岗位",
+        "你们招聘的技术支持岗位还在吗",
+    ],
+    "competitor": [
+        "想了解一下你们{product}的报价和参数，方便对比",
+        "请发{product}详细技术参数和价格表",
+        "你们的{product}用的什么方案，有白皮书吗",
+    ],
+}
+_EMOJI = ["😊", "👍", "🙏", "🔥", "💰", "[握手]", "[微笑]", "～～", "!!!", "？？"]
+_ENGLISH = ["ASAP", "OK", "price", "quote", "sample", "OEM", "thanks", "pls"]
+_WHEN = ["本月", "下个月", "年底前", "Q3", "两周内", "尽快", "明年初", "3月份"]
+_CITIES_FOR_TEXT = ["杭州", "上海", "深圳", "成都", "武汉", "西安", "苏州", "长沙"]
+# Common misspellings in Chinese input methods (homophones and look-alikes).
+_TYPOS = {"报价": "抱价", "设备": "设被", "联系": "连系", "价格": "价个", "参数": "参素", "维修": "为修"}
+
+# Rep notes by true stage (index into STAGES).
+STAGE_NOTES = {
+    0: ["首次电话未接通，稍后再打", "留言未回复", "号码占线，改天再联系"],
+    1: [
+        "首次电话沟通，客户有初步兴趣",
+        "已联系上，客户说先看看资料",
+        "电话接通，约了下周详聊",
+        "首次沟通，对方是项目对接人",
+        "客户回复了，了解基本情况",
+    ],
+    2: [
+        "确认需求：数量和使用场景已明确",
+        "客户提出具体技术参数要求",
+        "需求已确认，预算在申请中",
+        "客户说明了采购时间表和预算范围",
+        "现场了解需求，技术和采购都参与",
+    ],
+    3: [
+        "已发送方案，等客户内部讨论",
+        "方案沟通中，客户对配置有疑问",
+        "修改方案第二版，客户要求降配",
+        "与客户技术团队沟通方案细节",
+        "方案讲解完成，客户在内部评估",
+    ],
+    4: [
+        "样品已寄，等测试报告",
+        "客户在做样品测试，预计两周出结果",
+        "测试中，客户反馈个别指标需调整",
+        "补寄样品，等待复测",
+    ],
+    5: [
+        "已发报价单，等客户反馈",
+        "客户嫌价格高，申请特价中",
+        "报价已确认，客户走内部审批",
+        "测试通过，需财务审批",
+        "与采购沟通价格和付款方式",
+    ],
+    6: [
+        "招标文件已获取，准备投标",
+        "客户要求三家比价，已提交资料",
+        "已投标，等待开标结果",
+        "比价中，竞品报价更低",
+    ],
+    7: [
+        "合同条款沟通中，法务在审",
+        "合同已发客户盖章",
+        "付款方式谈判中，客户要求分期",
+        "合同在客户内部审批中",
+    ],
+}
+VAGUE_NOTES = ["已跟进", "客户再考虑", "电话未接", "再联系", "同上", "跟进中", "无进展", "发了资料"]
+ACTION_NOTES = {
+    "wechat": ["已加微信，发送了产品资料", "加了客户微信", "微信已通过，约时间沟通"],
+    "demo": ["技术演示已完成，客户反馈不错", "安排了线上演示，客户技术团队参加", "售前现场演示完成"],
+    "sample": ["样品已寄出，等测试报告", "安排寄样，物流已发"],
+    "finance": ["联系到财务处长，确认预算审批流程", "与财务沟通付款节点", "财务确认预算已批"],
+    "decision_maker": ["见到总经理，表态支持", "与决策人沟通，认可方案", "拜访了院长/总经理"],
+}
+EVIDENCE_NOTES = {
+    "方案": ["发送方案书", "方案已发"],
+    "演示确认单": ["演示确认单已签"],
+    "测试报告": ["测试通过，收到测试报告", "客户出具测试报告，指标合格"],
+    "报价单": ["已发报价单", "正式报价已发"],
+    "技术协议": ["技术协议已确认", "投标技术文件已提交"],
+    "合同": ["合同初稿已发", "合同已寄出待盖章"],
+}
+WON_NOTES = ["收到付款凭证，安排发货", "已回款，准备交付", "签约完成，预付款到账"]
+LOST_NOTES = ["客户已选竞品", "项目取消，预算砍掉", "客户不再回复，关闭", "价格没谈拢，丢单"]
+INVALID_NOTES = {
+    "spam": ["空号/无效线索", "乱填信息，无效"],
+    "ads": ["推销广告，无效", "同行推销，关闭"],
+    "job_seeker": ["求职者，已转HR", "找工作的，非客户"],
+    "competitor": ["疑似同行打听价格", "竞品公司员工，关闭"],
+}
+DUPLICATE_NOTES = ["重复线索，已合并", "同一客户再次留资，已合并到原线索"]
+NEXT_ACTIONS = {
+    0: ["首次电话"],
+    1: ["发送资料", "约需求沟通"],
+    2: ["出方案", "安排演示"],
+    3: ["修改方案", "约决策人"],
+    4: ["跟进测试结果"],
+    5: ["跟进报价反馈", "联系财务"],
+    6: ["准备投标文件"],
+    7: ["催合同盖章", "确认付款"],
+}
+
+
+def _halfwidth_to_fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def _roughen(text: str, rng: np.random.Generator) -> str:
+    """Apply the noise real form input has: typos, full-width runs, emoji and English words."""
+    if rng.random() < 0.12:
+        for right, wrong in _TYPOS.items():
+            if right in text:
+                text = text.replace(right, wrong, 1)
+                break
+    if rng.random() < 0.15:
+        text = _halfwidth_to_fullwidth(text)
+    if rng.random() < 0.2:
+        text += _EMOJI[rng.integers(len(_EMOJI))]
+    if rng.random() < 0.1:
+        text += " " + _ENGLISH[rng.integers(len(_ENGLISH))]
+    return text
+
+
+def _budget_text(budget: float, rng: np.random.Generator) -> str:
+    if not np.isfinite(budget):
+        return ["面议", "不确定", "看方案"][rng.integers(3)]
+    wan = budget / 10_000
+    style = rng.integers(3)
+    if style == 0:
+        return f"{wan:.0f}万"
+    if style == 1:
+        return f"{budget:,.0f}元"
+    return f"{wan:.0f}w"
+
+
+def form_text(
+    intent: str,
+    invalid_kind: str | None,
+    industry: str | None,
+    city: str | None,
+    budget: float,
+    rng: np.random.Generator,
+) -> str:
+    """One lead's form text, generated from its true intent."""
+    products = PRODUCTS.get(industry or "", DEFAULT_PRODUCTS)
+    slots = {
+        "product": products[rng.integers(len(products))],
+        "qty": int(rng.choice([1, 2, 3, 5, 10, 20, 50, 100])),
+        "budget": _budget_text(budget, rng),
+        "when": _WHEN[rng.integers(len(_WHEN))],
+        "city": city or _CITIES_FOR_TEXT[rng.integers(len(_CITIES_FOR_TEXT))],
+        "industry": industry or "我们",
+        "wx": f"wx{rng.integers(10_000, 99_999)}",
+    }
+    pool = _INVALID_TEMPLATES[invalid_kind] if intent == "无效" else _FORM_TEMPLATES[intent]
+    return _roughen(pool[rng.integers(len(pool))].format(**slots), rng)
+
+
+@cache
+def _note_pool(key: str) -> tuple[str, ...]:
+    """The note pool for a key such as "stage:3", "action:demo" or "won"."""
+    kind, _, sub = key.partition(":")
+    source = {
+        "stage": lambda: STAGE_NOTES[int(sub)],
+        "vague": lambda: VAGUE_NOTES,
+        "action": lambda: ACTION_NOTES[sub],
+        "evidence": lambda: EVIDENCE_NOTES[sub],
+        "won": lambda: WON_NOTES,
+        "lost": lambda: LOST_NOTES,
+        "invalid": lambda: INVALID_NOTES[sub],
+        "duplicate": lambda: DUPLICATE_NOTES,
+    }[kind]()
+    return tuple(source)
+
+
+def pick_notes(key: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n notes drawn from one pool, as an object array."""
+    pool = np.array(_note_pool(key), dtype=object)
+    return pool[rng.integers(len(pool), size=n)]

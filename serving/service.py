@@ -1,0 +1,40 @@
+"""BentoML service: POST /score answers the contract's online request for many leads at once.
+
+The model comes from BentoML's model store (imported from the MLflow registry's champion by
+`leadscore train`); which one is set by LEADSCORE_MODEL_TAG (default: the latest import).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import bentoml
+from pydantic import Field
+
+from features.contract import ContractError
+from leadscore.artifact import HealthArtifact
+from leadscore.settings import HEALTH_MODEL_NAME
+
+
+@bentoml.service(traffic={"timeout": 60})
+class LeadScoring:
+    def __init__(self) -> None:
+        tag = os.environ.get("LEADSCORE_MODEL_TAG", f"{HEALTH_MODEL_NAME}:latest")
+        self.bento_model = bentoml.models.get(tag)
+        artifact: HealthArtifact = bentoml.mlflow.load_model(self.bento_model).unwrap_python_model().artifact
+        registry_version = self.bento_model.info.metadata.get("mlflow_version", "?")
+        artifact.model_version = f"{HEALTH_MODEL_NAME}/{registry_version} ({self.bento_model.tag.version})"
+        self.artifact = artifact
+
+    @bentoml.api(route="/score")
+    def score(
+        self,
+        leads: list[dict[str, Any]] = Field(description="leads: a leads row plus optional event lists"),
+        as_of: str | None = Field(default=None, description="ISO 8601; default now; no offset = Asia/Shanghai"),
+    ) -> dict[str, Any]:
+        """Health score and win probability per lead; an error entry per invalid lead."""
+        try:
+            return self.artifact.score_request({"as_of": as_of, "leads": leads})
+        except ContractError as exc:
+            raise bentoml.exceptions.InvalidArgument(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""Training: LightGBM models, evaluation, MLflow tracking and registry."""

@@ -1,0 +1,32 @@
+"""How close a model comes to the simulator's oracle on the same matured snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from features.contract import load_export
+from features.pipeline import build_features
+from leadscore.artifact import HealthArtifact
+from leadscore.simulator.realism import won_within
+
+
+def compare_with_oracle(artifact: HealthArtifact, data_dir: str | Path, horizon_days: int = 90) -> dict[str, float]:
+    """Model AUC, oracle AUC and oracle share = (model - 0.5) / (oracle - 0.5) for 90-day wins."""
+    tables = load_export(data_dir).tables
+    snapshots = pd.read_parquet(Path(data_dir) / "truth" / "snapshots.parquet")
+    matured = snapshots[snapshots["matured"]].reset_index(drop=True)
+    matured["as_of"] = pd.to_datetime(matured["as_of"]).dt.tz_convert("Asia/Shanghai")
+    label = won_within(tables["outcomes"], matured["lead_id"], matured["as_of"], horizon_days)
+    model = artifact.predict_features(build_features(tables, matured[["lead_id", "as_of"]]))
+    model_auc = roc_auc_score(label, model)
+    oracle_auc = roc_auc_score(label, matured["p_won_90"])
+    return {
+        "snapshots": len(matured),
+        "positive_rate": float(label.mean()),
+        "model_auc": float(model_auc),
+        "oracle_auc": float(oracle_auc),
+        "oracle_share": float((model_auc - 0.5) / (oracle_auc - 0.5)),
+    }
