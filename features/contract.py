@@ -77,8 +77,11 @@ TABLES: dict[str, Table] = {
             (
                 _f("lead_id", required=True),
                 _f("ts", "timestamp", required=True),
-                _f("event_type", required=True, choices="page_view download form_submit webinar live_chat "
-                   "video_view email_open email_click"),  # fmt: skip
+                _f(
+                    "event_type",
+                    required=True,
+                    choices="page_view download form_submit webinar live_chat video_view email_open email_click",
+                ),
                 _f("page_category", choices="product pricing case_study docs download careers about blog other"),
                 _f("page"),
                 _f("dwell_seconds", "number"),
@@ -103,7 +106,11 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "stage_changes",
-            (_f("lead_id", required=True), _f("ts", "timestamp", required=True), _f("stage", required=True, choices=STAGES)),
+            (
+                _f("lead_id", required=True),
+                _f("ts", "timestamp", required=True),
+                _f("stage", required=True, choices=STAGES),
+            ),
         ),
         Table(
             "outcomes",
@@ -139,8 +146,13 @@ class Problem:
         return f"{self.severity}: {self.table} row {self.row} field {self.field}: {self.reason}"
 
     def as_dict(self) -> dict[str, str]:
-        return {"table": self.table, "row": self.row, "field": self.field, "reason": self.reason,
-                "severity": self.severity}  # fmt: skip
+        return {
+            "table": self.table,
+            "row": self.row,
+            "field": self.field,
+            "reason": self.reason,
+            "severity": self.severity,
+        }
 
 
 @dataclass
@@ -176,9 +188,9 @@ def _coerce_types(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """ISO 8601 strings (or datetimes) to Asia/Shanghai timestamps; no offset means Asia/Shanghai; NaT if bad."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert(TIMEZONE)
+        return values.dt.tz_convert(TIMEZONE).dt.as_unit("ns")
     if pd.api.types.is_datetime64_dtype(values):
-        return values.dt.tz_localize(TIMEZONE, ambiguous="NaT", nonexistent="NaT")
+        return values.dt.tz_localize(TIMEZONE, ambiguous="NaT", nonexistent="NaT").dt.as_unit("ns")
     text = values.astype("string").str.strip()
     out = pd.Series(pd.NaT, index=values.index, dtype=f"datetime64[ns, {TIMEZONE}]")
     has_offset = text.str.contains(_OFFSET, na=False)
@@ -196,7 +208,9 @@ def _blank_to_na(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column]) or frame[column].dtype == object:
             stripped = frame[column].astype("string").str.strip()
-            frame[column] = stripped.mask(stripped == "").astype(object).where(stripped.notna() & (stripped != ""), None)
+            frame[column] = (
+                stripped.mask(stripped == "").astype(object).where(stripped.notna() & (stripped != ""), None)
+            )
     return frame
 
 
@@ -301,7 +315,11 @@ def _read_file(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
             try:
                 content = raw.decode("gb18030")
             except UnicodeDecodeError:
-                return None, [Problem(name, "*", "*", f"file is neither UTF-8 nor GB18030 text ({exc.reason} at byte {exc.start})")]
+                return None, [
+                    Problem(
+                        name, "*", "*", f"file is neither UTF-8 nor GB18030 text ({exc.reason} at byte {exc.start})"
+                    )
+                ]
             problems.append(Problem(name, "*", "*", "file is not UTF-8; it was read as GB18030 (GBK)", "warning"))
         frame = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False, on_bad_lines="error")
         return frame, problems
@@ -359,7 +377,8 @@ def request_to_tables(request: dict[str, Any]) -> tuple[pd.Timestamp, ContractRe
         bad_lists = [n for n in EVENT_TABLES if not _is_list_of_objects(lead.get(n))]
         if bad_lists:
             problems += [
-                Problem("leads", str(lead_id), n, "must be a list of objects", lead_id=_as_id(lead_id)) for n in bad_lists
+                Problem("leads", str(lead_id), n, "must be a list of objects", lead_id=_as_id(lead_id))
+                for n in bad_lists
             ]
             continue
         for name in EVENT_TABLES:

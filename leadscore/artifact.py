@@ -62,8 +62,13 @@ class HealthArtifact:
                 f"model artifact at {path} was built for feature set {meta.get('feature_set_version')!r}, "
                 f"this code computes {FEATURE_SET_VERSION!r}: retrain or install the matching version"
             )
-        return cls(booster, CategoryVocabulary(meta["category_levels"]), meta["feature_set_version"],
-                   meta.get("code_revision", "unknown"), meta.get("metrics", {}))  # fmt: skip
+        return cls(
+            booster,
+            CategoryVocabulary(meta["category_levels"]),
+            meta["feature_set_version"],
+            meta.get("code_revision", "unknown"),
+            meta.get("metrics", {}),
+        )
 
     def predict_features(self, features: pd.DataFrame) -> np.ndarray:
         """P(won within 90 days) for rows of `build_features` output."""
@@ -117,7 +122,9 @@ class HealthPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frames = []
-        for as_of, rows in model_input.groupby(model_input.get("as_of", pd.Series("", index=model_input.index)).fillna("")):
+        for as_of, rows in model_input.groupby(
+            model_input.get("as_of", pd.Series("", index=model_input.index)).fillna("")
+        ):
             leads = [_row_to_lead(r) for r in rows.drop(columns="as_of", errors="ignore").to_dict(orient="records")]
             answer = self.artifact.score_request({"as_of": as_of or None, "leads": leads})
             frames.append(pd.DataFrame(answer["results"]))

@@ -76,7 +76,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _serve_command(port: int, host: str) -> list[str]:
-    return [sys.executable, "-m", "bentoml", "serve", "serving.service:LeadScoring", "--port", str(port), "--host", host]
+    return [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:LeadScoring",
+        "--port",
+        str(port),
+        "--host",
+        host,
+    ]
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -99,8 +109,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         wait_until_ready(url, server)
         import httpx
 
-        answer = httpx.post(f"{url}/score", content=request_file.read_bytes(),
-                            headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
+        answer = httpx.post(
+            f"{url}/score", content=request_file.read_bytes(), headers={"content-type": "application/json"}, timeout=30
+        )
         answer.raise_for_status()
         print("\nThe service is answering. Example request:")
         print(f"  curl -s -X POST {url}/score -H 'content-type: application/json' -d @{request_file}")

@@ -25,8 +25,10 @@ def _json_value(value: Any) -> Any:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _json_value(v) for k, v in row.items() if _json_value(v) is not None}
-            for row in frame.to_dict(orient="records")]  # fmt: skip
+    return [
+        {k: _json_value(v) for k, v in row.items() if _json_value(v) is not None}
+        for row in frame.to_dict(orient="records")
+    ]
 
 
 def example_request(data_dir: str | Path, n_leads: int = 2) -> dict[str, Any]:

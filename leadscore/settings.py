@@ -20,7 +20,9 @@ class Settings:
 
     @property
     def tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.home / 'mlflow.db'}"
+        # Our own variable, not MLFLOW_TRACKING_URI: mlflow.set_tracking_uri() exports that one to every
+        # child process, which would make a subprocess write into its parent's registry.
+        return os.environ.get("LEADSCORE_MLFLOW_URI") or f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
     def artifact_root(self) -> Path:

@@ -7,7 +7,7 @@ The model comes from BentoML's model store (imported from the MLflow registry's 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 from pydantic import Field
@@ -30,8 +30,8 @@ class LeadScoring:
     @bentoml.api(route="/score")
     def score(
         self,
-        leads: list[dict[str, Any]] = Field(description="leads: a leads row plus optional event lists"),
-        as_of: str | None = Field(default=None, description="ISO 8601; default now; no offset = Asia/Shanghai"),
+        leads: Annotated[list[dict[str, Any]], Field(description="a leads row plus optional event lists each")],
+        as_of: Annotated[str | None, Field(description="ISO 8601; default now; no offset = Asia/Shanghai")] = None,
     ) -> dict[str, Any]:
         """Health score and win probability per lead; an error entry per invalid lead."""
         try:

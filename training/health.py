@@ -40,7 +40,9 @@ class TrainingResult:
     test_rows: int
 
 
-def time_split(snapshots: pd.DataFrame, test_share: float = 0.2, horizon_days: int = 90) -> tuple[np.ndarray, np.ndarray]:
+def time_split(
+    snapshots: pd.DataFrame, test_share: float = 0.2, horizon_days: int = 90
+) -> tuple[np.ndarray, np.ndarray]:
     """Train on snapshots whose whole label horizon ends before the test period starts; test on the last share."""
     matured = snapshots[snapshots["matured"]]
     cutoff = matured["as_of"].quantile(1 - test_share)

@@ -31,8 +31,10 @@ INPUT_EXAMPLE = pd.DataFrame(
             "company_size": 300.0,
             "budget_cny": 800000.0,
             "form_text": "想询问DR设备报价，预算80万左右",
-            "web_events": json.dumps([{"ts": "2026-05-28T15:00:00+08:00", "event_type": "page_view",
-                                       "page_category": "pricing"}], ensure_ascii=False),  # fmt: skip
+            "web_events": json.dumps(
+                [{"ts": "2026-05-28T15:00:00+08:00", "event_type": "page_view", "page_category": "pricing"}],
+                ensure_ascii=False,
+            ),
             "activities": "[]",
             "stage_changes": json.dumps([{"ts": "2026-05-21T10:00:00+08:00", "stage": "需求确认"}], ensure_ascii=False),
         }
@@ -55,8 +57,13 @@ def log_and_register(result: TrainingResult, settings: Settings, data_descriptio
     experiment_id = _experiment(settings)
     with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params({k: v for k, v in result.params.items()})
-        mlflow.log_params({"data": data_description, "feature_set_version": result.artifact.feature_set_version,
-                           "code_revision": result.artifact.code_revision})  # fmt: skip
+        mlflow.log_params(
+            {
+                "data": data_description,
+                "feature_set_version": result.artifact.feature_set_version,
+                "code_revision": result.artifact.code_revision,
+            }
+        )
         mlflow.log_metrics(result.metrics)
         artifact_dir = result.artifact.save(Path(tmp) / "health")
         pyfunc = HealthPyfunc()
@@ -87,8 +94,11 @@ def import_champion_to_bentoml(settings: Settings) -> str:
         settings.model_name,
         f"models:/{settings.model_name}@{CHAMPION}",
         labels={"registry_version": str(version.version)},
-        metadata={"mlflow_model": settings.model_name, "mlflow_version": str(version.version),
-                  "mlflow_run_id": version.run_id},  # fmt: skip
+        metadata={
+            "mlflow_model": settings.model_name,
+            "mlflow_version": str(version.version),
+            "mlflow_run_id": version.run_id,
+        },
     )
     return str(bento_model.tag)
 

@@ -16,9 +16,9 @@ STAGES = ["新线索", "初步接触", "需求确认", "方案沟通", "样品�
 WON, LOST = 8, 9
 SAMPLE_STAGE, TENDER_STAGE, PROPOSAL_STAGE = 4, 6, 3
 # Chance that a contact day moves the deal on, per stage, before the lead's own effects.
-BASE_ADVANCE = np.array([0.9, 0.11, 0.10, 0.08, 0.07, 0.085, 0.07, 0.09])
+BASE_ADVANCE = np.array([0.9, 0.09, 0.08, 0.065, 0.055, 0.07, 0.055, 0.075])
 # Daily hazard that the customer walks away, per stage.
-BASE_LOSS = np.array([0.02, 0.016, 0.014, 0.012, 0.011, 0.012, 0.014, 0.01])
+BASE_LOSS = np.array([0.016, 0.013, 0.011, 0.01, 0.009, 0.01, 0.011, 0.008])
 # Causal effects of actions on the deal's log-odds (what the counterfactual queries measure).
 EFFECTS = {
     "fast_first_touch": 0.35,  # first touch within 2 hours of creation

@@ -31,7 +31,9 @@ def won_within(outcomes: pd.DataFrame, lead_id: pd.Series, as_of: pd.Series, day
     status = lead_id.map(closed["status"]).to_numpy()
     closed_at = pd.to_datetime(lead_id.map(closed["closed_at"]), utc=True)
     as_of = pd.to_datetime(as_of, utc=True)
-    return (status == "won") & (closed_at > as_of).to_numpy() & (closed_at <= as_of + pd.Timedelta(days=days)).to_numpy()
+    return (
+        (status == "won") & (closed_at > as_of).to_numpy() & (closed_at <= as_of + pd.Timedelta(days=days)).to_numpy()
+    )
 
 
 def realism_figures(data_dir: str | Path) -> dict[str, float]:
@@ -60,7 +62,9 @@ def realism_figures(data_dir: str | Path) -> dict[str, float]:
         "stage_mismatch_share": float((recorded["stage"] != recorded["true_stage"]).mean()),
         "form_text_median_chars": float(text[text != ""].str.len().median()),
         "form_text_empty_share": float((text == "").mean()),
-        "oracle_auc_90d": float(roc_auc_score(label, matured["p_won_90"])) if 0 < label.sum() < len(label) else float("nan"),
+        "oracle_auc_90d": float(roc_auc_score(label, matured["p_won_90"]))
+        if 0 < label.sum() < len(label)
+        else float("nan"),
         "matured_snapshots": float(len(matured)),
         "matured_win_rate_90d": float(label.mean()),
     }

@@ -139,13 +139,17 @@ def simulate(
     close_t = np.full(n_leads, np.nan)
     for day in tqdm(range(days), desc="simulating days", disable=not progress, unit="day"):
         ev = step(chains, day, rng)
-        _emit_day(day, chains, ev, created_t, first_touch_t, rep_note_quality, leads, close_t, activities, web, timeline, rng)
+        _emit_day(
+            day, chains, ev, created_t, first_touch_t, rep_note_quality, leads, close_t, activities, web, timeline, rng
+        )
         due = snap_candidates[(snap_day == day)]
         due = due[(chains.stage[due] < WON) & (chains.created_day[due] <= day)]
         if len(due):
             captured.append((due, day, chains.take(due)))
 
-    tables = _export_tables(leads, reps, chains, close_t, activities.frame(), web.frame(), timeline.frame(), start, days, rng)
+    tables = _export_tables(
+        leads, reps, chains, close_t, activities.frame(), web.frame(), timeline.frame(), start, days, rng
+    )
     truth = _truth_tables(leads, reps, chains, timeline.frame(), start)
     snapshots, counterfactuals = _oracle(captured, n_snap, start, days, oracle_replicates, seed, progress)
     truth["snapshots"], truth["counterfactuals"] = snapshots, counterfactuals
@@ -157,14 +161,20 @@ def _emit_day(day, chains, ev, created_t, first_touch_t, note_quality, leads, cl
     touch = np.flatnonzero(ev.rep_touch | ev.inbound)
     if len(touch):
         inbound = ev.inbound[touch]
-        t = np.where(ev.first_touch[touch], first_touch_t[touch], day * DAY + 9 * HOUR + rng.random(len(touch)) * 11 * HOUR)
+        t = np.where(
+            ev.first_touch[touch], first_touch_t[touch], day * DAY + 9 * HOUR + rng.random(len(touch)) * 11 * HOUR
+        )
         action = np.full(len(touch), "", dtype=object)
         for name in ["wechat", "decision_maker", "finance", "sample", "demo"]:  # later wins: demo is shown first
             action[ev.actions[name][touch]] = name
         stage_now = chains.stage[touch]
         lost_now = stage_now == LOST
         invalid_kind = leads["_invalid_kind"].to_numpy()[touch]
-        key = np.where(rng.random(len(touch)) < 0.7 * (1 - note_quality[touch]), "vague", "stage:" + np.minimum(stage_now, 7).astype(str))
+        key = np.where(
+            rng.random(len(touch)) < 0.7 * (1 - note_quality[touch]),
+            "vague",
+            "stage:" + np.minimum(stage_now, 7).astype(str),
+        )
         key = np.where(action != "", "action:" + action, key)
         closed_at_first = lost_now & ev.first_touch[touch]
         dup = chains.duplicate[touch] & closed_at_first
@@ -176,21 +186,32 @@ def _emit_day(day, chains, ev, created_t, first_touch_t, note_quality, leads, cl
         channel = np.where(rng.random(len(touch)) < 0.04, "邮件", channel)
         channel = np.where(action == "demo", "演示", channel)
         service = np.isin(leads["_intent"].to_numpy()[touch], [3, 4])
-        actor_role = np.where(action == "demo", "售前", np.where(service & (rng.random(len(touch)) < 0.6), "客服", "销售"))
+        actor_role = np.where(
+            action == "demo", "售前", np.where(service & (rng.random(len(touch)) < 0.6), "客服", "销售")
+        )
         medical = leads["_industry"].to_numpy()[touch] == 0
         contact_role = np.where(rng.random(len(touch)) < 0.5, np.where(medical, "设备科主任", "技术负责人"), "采购经理")
-        contact_role = np.where(action == "finance", "财务处长", np.where(action == "decision_maker", "总经理", contact_role))
+        contact_role = np.where(
+            action == "finance", "财务处长", np.where(action == "decision_maker", "总经理", contact_role)
+        )
         contact_role = np.where(rng.random(len(touch)) < 0.15, None, contact_role)
         duration = np.where(np.isin(channel, ["电话"]), np.round(rng.lognormal(5.0, 0.8, len(touch))), np.nan)
         duration = np.where(np.isin(channel, ["拜访", "演示"]), np.round(rng.uniform(1800, 5400, len(touch))), duration)
         diligence = chains.diligence[touch]
         plan = ~inbound & ~lost_now & (rng.random(len(touch)) < 0.3 + 0.5 * diligence)
         activities.add(
-            lead=touch, t=t, direction=np.where(inbound, "inbound", "outbound"), channel=channel,
-            actor_role=actor_role, contact_role=contact_role, note_key=key, attachment=np.full(len(touch), None),
-            next_stage=np.where(plan, np.minimum(stage_now, 7), -1), next_due=t + rng.uniform(1, 7, len(touch)) * DAY,
+            lead=touch,
+            t=t,
+            direction=np.where(inbound, "inbound", "outbound"),
+            channel=channel,
+            actor_role=actor_role,
+            contact_role=contact_role,
+            note_key=key,
+            attachment=np.full(len(touch), None),
+            next_stage=np.where(plan, np.minimum(stage_now, 7), -1),
+            next_due=t + rng.uniform(1, 7, len(touch)) * DAY,
             duration=duration,
-        )  # fmt: skip
+        )
         changed = ev.advanced[touch] | lost_now | ev.stepped_back[touch]
         timeline.add(lead=touch[changed], t=t[changed] + 60, stage=chains.stage[touch][changed])
         close_t[touch[lost_now | (stage_now == WON)]] = t[lost_now | (stage_now == WON)] + 60
@@ -217,11 +238,18 @@ def _emit_evidence(touch, t, ev, chains, note_quality, activities, rng):
         return
     idx, n = touch[keep], int(keep.sum())
     activities.add(
-        lead=idx, t=t[keep] + rng.uniform(0.2, 4, n) * HOUR, direction=np.full(n, "outbound"),
-        channel=np.where(rng.random(n) < 0.5, "邮件", "微信"), actor_role=np.full(n, "销售"),
-        contact_role=np.full(n, None), note_key="evidence:" + att[keep].astype(str), attachment=att[keep],
-        next_stage=np.full(n, -1), next_due=np.full(n, np.nan), duration=np.full(n, np.nan),
-    )  # fmt: skip
+        lead=idx,
+        t=t[keep] + rng.uniform(0.2, 4, n) * HOUR,
+        direction=np.full(n, "outbound"),
+        channel=np.where(rng.random(n) < 0.5, "邮件", "微信"),
+        actor_role=np.full(n, "销售"),
+        contact_role=np.full(n, None),
+        note_key="evidence:" + att[keep].astype(str),
+        attachment=att[keep],
+        next_stage=np.full(n, -1),
+        next_due=np.full(n, np.nan),
+        duration=np.full(n, np.nan),
+    )
 
 
 def _emit_web(day, chains, ev, created_t, leads, web, rng):
@@ -304,25 +332,46 @@ def _export_tables(leads, reps, chains, close_t, acts, web, timeline, start, day
 
     stage_changes = _recorded_stages(timeline, leads, reps, export_t, rng)
     stage_changes = pd.DataFrame(
-        {"lead_id": lead_ids[stage_changes["lead"]], "ts": to_ts(stage_changes["t"].to_numpy()),
-         "stage": np.array(STAGES, dtype=object)[stage_changes["stage"]]}
-    )  # fmt: skip
+        {
+            "lead_id": lead_ids[stage_changes["lead"]],
+            "ts": to_ts(stage_changes["t"].to_numpy()),
+            "stage": np.array(STAGES, dtype=object)[stage_changes["stage"]],
+        }
+    )
 
     status = np.where(won, "won", np.where(lost, "lost", "open"))
     budget = leads["budget_cny"].to_numpy(float)
     amount = np.where(np.isfinite(budget), budget, np.round(np.exp(rng.normal(12.5, 0.8, n)), -3))
     outcomes = pd.DataFrame(
-        {"lead_id": lead_ids, "status": status, "closed_at": to_ts(np.where(won | lost, close_t, np.nan)),
-         "amount_cny": np.where(won, np.round(amount * rng.uniform(0.6, 1.3, n), -2), np.nan)}
-    )  # fmt: skip
+        {
+            "lead_id": lead_ids,
+            "status": status,
+            "closed_at": to_ts(np.where(won | lost, close_t, np.nan)),
+            "amount_cny": np.where(won, np.round(amount * rng.uniform(0.6, 1.3, n), -2), np.nan),
+        }
+    )
 
     contract = leads.copy()
     contract = world.add_missing_values(contract, rng)
     contract["form_text"] = _form_texts(contract, leads, rng)
     lead_columns = [
-        "lead_id", "created_at", "channel", "campaign", "province", "city", "industry", "customer_type",
-        "company_name", "company_size", "budget_cny", "form_text", "phone", "email", "owner_id", "assigned_at",
-    ]  # fmt: skip
+        "lead_id",
+        "created_at",
+        "channel",
+        "campaign",
+        "province",
+        "city",
+        "industry",
+        "customer_type",
+        "company_name",
+        "company_size",
+        "budget_cny",
+        "form_text",
+        "phone",
+        "email",
+        "owner_id",
+        "assigned_at",
+    ]
     return {
         "leads": contract[lead_columns],
         "web_events": web_events,
@@ -335,10 +384,20 @@ def _export_tables(leads, reps, chains, close_t, acts, web, timeline, start, day
 def _after_outcome(idx: np.ndarray, t: np.ndarray, attachment: str | None, outcome: str) -> pd.DataFrame:
     n = len(idx)
     return pd.DataFrame(
-        {"lead": idx, "t": t, "direction": "outbound", "channel": "微信", "actor_role": "销售", "contact_role": None,
-         "note_key": outcome, "attachment": attachment, "next_stage": -1, "next_due": np.full(n, np.nan),
-         "duration": np.full(n, np.nan)}
-    )  # fmt: skip
+        {
+            "lead": idx,
+            "t": t,
+            "direction": "outbound",
+            "channel": "微信",
+            "actor_role": "销售",
+            "contact_role": None,
+            "note_key": outcome,
+            "attachment": attachment,
+            "next_stage": -1,
+            "next_due": np.full(n, np.nan),
+            "duration": np.full(n, np.nan),
+        }
+    )
 
 
 def _post_win_web(won_idx: np.ndarray, close_t: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
@@ -364,12 +423,20 @@ def _web_table(web: pd.DataFrame, lead_ids, leads, to_ts, rng) -> pd.DataFrame:
     slugs = np.array([text.PRODUCTS[i][0] for i in world.INDUSTRIES], dtype=object)
     product = slugs[leads["_industry"].to_numpy()[web["lead"].to_numpy()]]
     page = "/" + names[category] + "/" + product
-    dwell = np.round(rng.lognormal(3.8, 0.9, n) * np.where(web["late"].to_numpy() & np.isin(category, [1, 3]), 1.8, 1.0))
+    dwell = np.round(
+        rng.lognormal(3.8, 0.9, n) * np.where(web["late"].to_numpy() & np.isin(category, [1, 3]), 1.8, 1.0)
+    )
     dwell = np.where(np.isin(event_type, ["email_open", "email_click"]), np.nan, dwell)
     return pd.DataFrame(
-        {"lead_id": lead_ids[web["lead"].to_numpy()], "ts": to_ts(web["t"].to_numpy()), "event_type": event_type,
-         "page_category": names[category], "page": page, "dwell_seconds": dwell}
-    )  # fmt: skip
+        {
+            "lead_id": lead_ids[web["lead"].to_numpy()],
+            "ts": to_ts(web["t"].to_numpy()),
+            "event_type": event_type,
+            "page_category": names[category],
+            "page": page,
+            "dwell_seconds": dwell,
+        }
+    )
 
 
 def _recorded_stages(timeline: pd.DataFrame, leads, reps, export_t: float, rng) -> pd.DataFrame:
@@ -386,7 +453,9 @@ def _recorded_stages(timeline: pd.DataFrame, leads, reps, export_t: float, rng) 
     keep &= ~(intermediate & (habit == "skipper") & (rng.random(len(stage)) < 0.5))
     keep &= ~(intermediate & (habit == "stuck") & (stage > 3))
     keep &= ~(intermediate & (habit != "accurate") & (rng.random(len(stage)) < 0.1))
-    recorded = pd.DataFrame({"lead": timeline["lead"].to_numpy(), "t": timeline["t"].to_numpy() + lag, "stage": stage})[keep]
+    recorded = pd.DataFrame({"lead": timeline["lead"].to_numpy(), "t": timeline["t"].to_numpy() + lag, "stage": stage})[
+        keep
+    ]
     recorded = recorded.sort_values(["lead", "t"], kind="stable")
     recorded["t"] = recorded.groupby("lead")["t"].cummax()  # a later change is never typed before an earlier one
     recorded = recorded[recorded["t"] <= export_t]
@@ -457,7 +526,9 @@ def _oracle(captured, n_snap, start, days, replicates, seed, progress) -> tuple[
     merged.created_day = merged.created_day - day
     merged.first_touch_day = merged.first_touch_day - day
     copies = merged.take(np.repeat(np.arange(len(lead)), replicates))
-    won_at = rollout_won_day(copies, 0, 90, seed + 2, progress=progress, desc="oracle rollouts").reshape(len(lead), replicates)
+    won_at = rollout_won_day(copies, 0, 90, seed + 2, progress=progress, desc="oracle rollouts").reshape(
+        len(lead), replicates
+    )
     as_of = start + pd.to_timedelta(day + 1, unit="D")
     snapshots = pd.DataFrame(
         {
@@ -481,10 +552,16 @@ def _oracle(captured, n_snap, start, days, replicates, seed, progress) -> tuple[
         p_with = (rollout_won_day(forced, 0, 90, seed + 3) > 0).reshape(len(cf_index), replicates).mean(axis=1)
         rows.append(
             pd.DataFrame(
-                {"lead_id": snapshots["lead_id"].to_numpy()[cf_index], "as_of": as_of[cf_index], "action": action,
-                 "already_done": getattr(merged, action)[cf_index], "p_won_90_without": p_without,
-                 "p_won_90_with": p_with, "effect": p_with - p_without}
-            )  # fmt: skip
+                {
+                    "lead_id": snapshots["lead_id"].to_numpy()[cf_index],
+                    "as_of": as_of[cf_index],
+                    "action": action,
+                    "already_done": getattr(merged, action)[cf_index],
+                    "p_won_90_without": p_without,
+                    "p_won_90_with": p_with,
+                    "effect": p_with - p_without,
+                }
+            )
         )
     return snapshots, pd.concat(rows, ignore_index=True)
 

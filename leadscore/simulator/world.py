@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadscore.simulator.text import INTENTS, INVALID_KINDS
+from leadscore.simulator.text import INVALID_KINDS
 
 INDUSTRIES = ["医疗器械", "精密制造", "新能源汽车", "美妆", "教育", "SaaS"]
 INDUSTRY_WEIGHTS = [0.22, 0.2, 0.16, 0.14, 0.12, 0.16]
@@ -114,20 +114,24 @@ def choice_rows(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _phones(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Mainland mobiles and landlines, 3% malformed; returns the numbers and the malformed mask."""
     prefixes = np.array(["13", "15", "17", "18", "19"])
-    mobile = np.char.add(prefixes[rng.integers(len(prefixes), size=n)], np.char.zfill(rng.integers(0, 10**9, n).astype(str), 9))
+    mobile = np.char.add(
+        prefixes[rng.integers(len(prefixes), size=n)], np.char.zfill(rng.integers(0, 10**9, n).astype(str), 9)
+    )
     area = np.array(["0571", "021", "0755", "010", "028", "027"])
-    landline = np.char.add(np.char.add(area[rng.integers(len(area), size=n)], "-"), rng.integers(10**7, 10**8, n).astype(str))
+    landline = np.char.add(
+        np.char.add(area[rng.integers(len(area), size=n)], "-"), rng.integers(10**7, 10**8, n).astype(str)
+    )
     phones = np.where(rng.random(n) < 0.85, mobile, landline).astype(object)
     # Malformed numbers typed into forms: too short, all same digit, letters, a foreign prefix.
     bad = rng.random(n) < 0.03
-    bad_pool = np.array(["1380013", "11111111111", "12345678901", "138abc12345", "+1 415 555 0100", "000"], dtype=object)
+    bad_pool = np.array(
+        ["1380013", "11111111111", "12345678901", "138abc12345", "+1 415 555 0100", "000"], dtype=object
+    )
     phones[bad] = bad_pool[rng.integers(len(bad_pool), size=bad.sum())]
     return phones, bad
 
 
-def make_leads(
-    n: int, reps: Reps, start: pd.Timestamp, days: int, rng: np.random.Generator
-) -> pd.DataFrame:
+def make_leads(n: int, reps: Reps, start: pd.Timestamp, days: int, rng: np.random.Generator) -> pd.DataFrame:
     """Lead attributes and hidden state, sorted by creation time."""
     channel = rng.choice(len(CHANNELS), n, p=CHANNEL_WEIGHTS)
     intent = choice_rows(CHANNEL_INTENT_MIX[channel], rng)
@@ -231,6 +235,8 @@ def add_duplicates(frame: pd.DataFrame, rng: np.random.Generator, share: float =
     has_earlier = window_start < candidates
     candidates, window_start = candidates[has_earlier], window_start[has_earlier]
     source = window_start + (rng.random(len(candidates)) * (candidates - window_start)).astype(int)
+    original = ~np.isin(source, candidates)  # a duplicate points at an original lead, never at another copy
+    candidates, source = candidates[original], source[original]
     for column in ["phone", "company_name", "industry", "province", "city", "customer_type", "email"]:
         frame.loc[frame.index[candidates], column] = frame[column].to_numpy()[source]
     for column in ["_intent", "_invalid_kind", "_industry", "_bad_phone"]:

@@ -1,0 +1,58 @@
+"""Shared fixtures: one simulated world and one trained, registered model per test session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # MLflow and BentoML stores live in a throw-away home, set before either library is imported.
+    home = Path(tempfile.mkdtemp(prefix="leadscore-test-"))
+    os.environ["LEADSCORE_HOME"] = str(home)
+    os.environ["BENTOML_HOME"] = str(home / "bentoml")
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ["TQDM_DISABLE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated export used by most tests (seed 11, never used to tune the simulator)."""
+    from leadscore.simulator import simulate
+
+    out = tmp_path_factory.mktemp("sim") / "export"
+    simulate(6000, 11, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tables(sim_dir: Path):
+    from features.contract import load_export
+
+    return load_export(sim_dir).tables
+
+
+@pytest.fixture(scope="session")
+def trained(tables):
+    """Train, log to MLflow (SQLite store), register as champion and import into BentoML."""
+    from leadscore.settings import Settings
+    from training.health import train_health
+    from training.registry import import_champion_to_bentoml, log_and_register
+
+    settings = Settings.from_env()
+    result = train_health(tables, progress=False)
+    run_id, version = log_and_register(result, settings, data_description="test world seed 11")
+    tag = import_champion_to_bentoml(settings)
+    return {"settings": settings, "result": result, "run_id": run_id, "version": version, "tag": tag}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
