@@ -119,7 +119,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(json.dumps(answer.json(), ensure_ascii=False, indent=2))
         if args.no_wait:
             return 0
-        print(f"\nServing at {url} (OpenAPI docs at {url}/docs); press Ctrl-C to stop.")
+        print(f"\nServing at {url} (API docs at {url}/, OpenAPI spec at {url}/docs.json); press Ctrl-C to stop.")
         server.wait()
         return server.returncode or 0
     except KeyboardInterrupt:

@@ -75,3 +75,9 @@ def test_malformed_request_is_a_client_error_not_a_crash(server: str) -> None:
         answer = httpx.post(f"{server}/score", json=payload, timeout=30)
         assert 400 <= answer.status_code < 500, (payload, answer.status_code, answer.text)
     assert httpx.get(f"{server}/readyz", timeout=5).status_code == 200
+
+
+def test_openapi_spec_describes_the_score_endpoint(server: str) -> None:
+    spec = httpx.get(f"{server}/docs.json", timeout=10).json()
+    assert "/score" in spec["paths"]
+    assert spec["components"]["schemas"]["score__Input"]["required"] == ["leads"]
