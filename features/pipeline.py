@@ -1,108 +1,224 @@
-"""Features of (lead, as_of) snapshots: one function for training, batch scoring and the online service.
+"""Features of (lead, as_of) snapshots: one code path for training, batch scoring and the online service.
 
-`build_features(tables, snapshots)` reads the lead's own fields and, through `EventIndex`, only event
-rows stamped at or before each snapshot's as_of.
+`FeaturePipeline.fit_transform(tables, snapshots, y)` learns what needs learning (category levels, the
+out-of-fold text models, the owners' history); `transform(tables, snapshots)` computes the same
+features for any snapshots, reading only rows stamped at or before each snapshot's as_of.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from features.behaviour import behaviour_features
+from features.catalogue import CATEGORICAL, FEATURES
 from features.contract import TABLES
+from features.followup import followup_features, owner_features
 from features.pointintime import EventIndex, lead_codes
+from features.rules import PROFILE_FIELDS, health_radar, lead_activity_index
+from features.screening import ScreeningConfig, screening_features
+from features.text import OutOfFoldTextClassifier, lexicon_counts, normalize_series
 
-FEATURE_SET_VERSION = "skeleton-1"
-STAGE_ORDER = list(TABLES["stage_changes"].fields[2].choices)
-CATEGORICAL = ["channel", "industry", "customer_type", "province", "recorded_stage"]
-NUMERIC = [
-    "days_since_created",
-    "company_size",
-    "budget_cny",
-    "form_text_chars",
-    "has_email",
-    "has_company_name",
-    "web_events_7d",
-    "web_events_30d",
-    "pricing_views_30d",
-    "web_events_total",
-    "activities_30d",
-    "activities_total",
-    "inbound_30d",
-    "days_since_last_activity",
-    "days_in_recorded_stage",
-]
-FEATURES = NUMERIC + CATEGORICAL
+FEATURE_SET_VERSION = "features-2"
 DAY = pd.Timedelta(days=1)
-
-
-def build_features(tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> pd.DataFrame:
-    """One row of features per snapshot (columns lead_id, as_of), in the snapshots' order."""
-    leads = tables["leads"].set_index("lead_id")
-    known = pd.Index(leads.index)
-    code = lead_codes(snapshots["lead_id"], known)
-    if (code < 0).any():
-        missing = snapshots["lead_id"][code < 0].iloc[0]
-        raise KeyError(f"snapshot lead_id {missing!r} is not in the leads table")
-    as_of = pd.to_datetime(snapshots["as_of"]).reset_index(drop=True)
-    lead = leads.iloc[code].reset_index(drop=True)
-    out = pd.DataFrame(index=pd.RangeIndex(len(snapshots)))
-    out["days_since_created"] = (as_of - lead["created_at"]) / DAY
-    out["company_size"] = lead["company_size"].to_numpy(float)
-    out["budget_cny"] = lead["budget_cny"].to_numpy(float)
-    out["form_text_chars"] = lead["form_text"].fillna("").str.len().to_numpy(float)
-    out["has_email"] = lead["email"].notna().to_numpy(float)
-    out["has_company_name"] = lead["company_name"].notna().to_numpy(float)
-    for column in ["channel", "industry", "customer_type", "province"]:
-        out[column] = lead[column].to_numpy(object)
-
-    web = tables["web_events"]
-    web_codes = lead_codes(web["lead_id"], known)
-    all_web = EventIndex(web_codes, web["ts"])
-    pricing = EventIndex(web_codes, web["ts"], (web["page_category"] == "pricing").to_numpy())
-    out["web_events_7d"] = all_web.count_between(code, as_of - 7 * DAY, as_of)
-    out["web_events_30d"] = all_web.count_between(code, as_of - 30 * DAY, as_of)
-    out["pricing_views_30d"] = pricing.count_between(code, as_of - 30 * DAY, as_of)
-    out["web_events_total"] = all_web.count_until(code, as_of)
-
-    acts = tables["activities"]
-    act_codes = lead_codes(acts["lead_id"], known)
-    all_acts = EventIndex(act_codes, acts["ts"])
-    inbound = EventIndex(act_codes, acts["ts"], (acts["direction"] == "inbound").to_numpy())
-    out["activities_30d"] = all_acts.count_between(code, as_of - 30 * DAY, as_of)
-    out["activities_total"] = all_acts.count_until(code, as_of)
-    out["inbound_30d"] = inbound.count_between(code, as_of - 30 * DAY, as_of)
-    last = all_acts.last_row(code, as_of)
-    last_ts = acts["ts"].reset_index(drop=True).reindex(last).reset_index(drop=True)
-    out["days_since_last_activity"] = ((as_of - last_ts) / DAY).to_numpy(float)
-
-    stages = tables["stage_changes"]
-    stage_index = EventIndex(lead_codes(stages["lead_id"], known), stages["ts"])
-    last_stage = stage_index.last_row(code, as_of)
-    row = stages.reset_index(drop=True).reindex(last_stage).reset_index(drop=True)
-    out["recorded_stage"] = row["stage"].to_numpy(object)
-    out["days_in_recorded_stage"] = ((as_of - row["ts"]) / DAY).to_numpy(float)
-    return out[FEATURES]
+LAST_NOTES = 10  # the notes a text model reads: the latest ten at as_of
+STAGE_RANK = {s: i for i, s in enumerate(TABLES["stage_changes"].fields[2].choices)}
+TEXT_MODEL_FEATURES = ["form_text_win_p", "notes_win_p", "notes_stage_level"]
 
 
 @dataclass
-class CategoryVocabulary:
-    """Category levels fixed at training time and re-applied at scoring time (unseen -> missing)."""
+class SnapshotTexts:
+    form: pd.Series  # normalised form text per snapshot
+    notes: pd.Series  # the latest notes at as_of, normalised and joined
 
-    levels: dict[str, list[str]] = field(default_factory=dict)
 
-    def fit(self, frame: pd.DataFrame, columns: list[str] = CATEGORICAL, min_count: int = 5) -> CategoryVocabulary:
-        for column in columns:
-            counts = frame[column].dropna().astype(str).value_counts()
-            self.levels[column] = sorted(counts[counts >= min_count].index.tolist())
-        return self
+def _check_snapshots(tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> np.ndarray:
+    missing = [c for c in ("lead_id", "as_of") if c not in snapshots.columns]
+    if missing:
+        raise ValueError(f"snapshots need columns lead_id and as_of; missing: {', '.join(missing)}")
+    code = lead_codes(snapshots["lead_id"], pd.Index(tables["leads"]["lead_id"]))
+    if (code < 0).any():
+        raise KeyError(f"snapshot lead_id {snapshots['lead_id'][code < 0].iloc[0]!r} is not in the leads table")
+    return code
 
-    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.copy()
-        for column, levels in self.levels.items():
+
+def _history(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Who owned which lead, its industry, when it came in and how it ended: for the owner figures."""
+    leads = tables["leads"][["lead_id", "owner_id", "industry", "created_at"]]
+    outcomes = tables["outcomes"][["lead_id", "status", "closed_at"]]
+    return leads.merge(outcomes, on="lead_id", how="left")
+
+
+def _latest_notes(
+    acts: pd.DataFrame, act_codes: np.ndarray, code: np.ndarray, as_of: pd.Series, notes: pd.Series
+) -> pd.Series:
+    """The latest LAST_NOTES notes at or before each as_of, oldest first, joined."""
+    index = EventIndex(act_codes, acts["ts"])
+    start, end = index.positions_until(code, as_of)
+    start = np.maximum(start, end - LAST_NOTES)
+    ordered = notes.to_numpy(object)[index.order]
+    return pd.Series([" ".join(ordered[a:b]) for a, b in zip(start, end, strict=True)], dtype=object)
+
+
+def raw_features(
+    tables: dict[str, pd.DataFrame],
+    snapshots: pd.DataFrame,
+    history: pd.DataFrame | None = None,
+    screening: ScreeningConfig | None = None,
+) -> tuple[pd.DataFrame, SnapshotTexts, pd.DataFrame]:
+    """Every feature that needs no fitting, the snapshot texts, and per-snapshot details for users
+    (duplicate_of). One row per snapshot, in order."""
+    code = _check_snapshots(tables, snapshots)
+    known = pd.Index(tables["leads"]["lead_id"])
+    as_of = pd.to_datetime(snapshots["as_of"]).reset_index(drop=True)
+    leads = tables["leads"].reset_index(drop=True)
+    lead = leads.iloc[code].reset_index(drop=True)
+    created = lead["created_at"]
+
+    profile = pd.DataFrame(
+        {
+            "days_since_created": ((as_of - created) / DAY).to_numpy(float),
+            "created_hour": created.dt.hour.to_numpy(float),
+            "created_on_weekend": (created.dt.dayofweek >= 5).to_numpy(float),
+            "company_size": lead["company_size"].to_numpy(float),
+            "budget_cny": lead["budget_cny"].to_numpy(float),
+            "has_email": lead["email"].notna().to_numpy(float),
+            "has_phone": lead["phone"].notna().to_numpy(float),
+            "has_company_name": lead["company_name"].notna().to_numpy(float),
+        }
+    )
+    for column in ["channel", "industry", "customer_type", "province"]:
+        profile[column] = lead[column].to_numpy(object)
+
+    web, acts, stages = tables["web_events"], tables["activities"], tables["stage_changes"]
+    behaviour = behaviour_features(web, lead_codes(web["lead_id"], known), code, as_of)
+    act_codes = lead_codes(acts["lead_id"], known)
+    followup = followup_features(acts, act_codes, stages, lead_codes(stages["lead_id"], known), code, as_of, created)
+    history = _history(tables) if history is None else history
+    owners = owner_features(history, lead["owner_id"], lead["industry"], as_of)
+
+    form_by_lead = normalize_series(leads["form_text"], "leads.form_text")
+    form = form_by_lead.iloc[code].reset_index(drop=True)
+    unique_notes = pd.Series(acts["note"].unique())
+    normalised = dict(zip(unique_notes, normalize_series(unique_notes, "activities.note"), strict=True))
+    notes_per_row = acts["note"].map(normalised).fillna("").astype(str)
+    notes = _latest_notes(acts, act_codes, code, as_of, notes_per_row)
+    text = lexicon_counts(form, "form")
+    text.insert(0, "form_text_chars", form.str.len().to_numpy(float))
+    text["form_amounts"] = form.str.count("AMOUNT").to_numpy(float)
+    text["form_dates"] = form.str.count("DATE").to_numpy(float)
+    # Note keywords summed over every note up to as_of (not only the latest ten).
+    row_counts = lexicon_counts(notes_per_row, "notes")
+    row_counts["notes_chars"] = notes_per_row.str.len().to_numpy(float)
+    row_counts["notes_dates"] = notes_per_row.str.count("DATE").to_numpy(float)
+    all_notes = EventIndex(act_codes, acts["ts"])
+    start = created - DAY * 3650
+    for column in row_counts.columns:
+        text[column] = all_notes.sum_between(row_counts[column].to_numpy(float), code, start, as_of)
+
+    screen = (
+        screening_features(leads, form_by_lead, screening or ScreeningConfig.default())
+        .iloc[code]
+        .reset_index(drop=True)
+    )
+    features = pd.concat([profile, behaviour, followup, owners, text, screen.drop(columns="duplicate_of")], axis=1)
+    present = pd.DataFrame(
+        {
+            "industry": lead["industry"].notna(),
+            "customer_type": lead["customer_type"].notna(),
+            "company_size": lead["company_size"].notna(),
+            "budget_cny": lead["budget_cny"].notna(),
+            "company_name": lead["company_name"].notna(),
+            "province": lead["province"].notna() | lead["city"].notna(),
+            "contact": lead["phone"].notna() | lead["email"].notna(),
+            "form_text": form != "",
+        }
+    )[PROFILE_FIELDS]
+    features["lai"] = lead_activity_index(features)
+    features = pd.concat([features, health_radar(features, present)], axis=1)
+    details = pd.DataFrame({"duplicate_of": screen["duplicate_of"].to_numpy(object)})
+    return features, SnapshotTexts(form, notes), details
+
+
+class FeaturePipeline:
+    """The fitted feature pipeline: category levels, out-of-fold text models and the owners' history."""
+
+    def __init__(
+        self, screening: ScreeningConfig | None = None, max_text_rows: int = 40_000, random_state: int = 0
+    ) -> None:
+        self.screening = screening or ScreeningConfig.default()
+        self.max_text_rows = max_text_rows
+        self.random_state = random_state
+        self.feature_set_version = FEATURE_SET_VERSION
+
+    def fit_transform(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+        """Features of training snapshots; text-model features are out-of-fold (grouped by lead)."""
+        self.history_ = _history(tables)
+        features, texts, _ = raw_features(tables, snapshots, self.history_, self.screening)
+        y = np.asarray(y)
+        groups = snapshots["lead_id"].to_numpy()
+        stage = features["recorded_stage"].map(STAGE_RANK)
+        self.text_models_ = {}
+        specs = [("form_text_win_p", texts.form, y, None), ("notes_win_p", texts.notes, y, None),
+                 ("notes_stage_level", texts.notes, stage.to_numpy(), stage.notna().to_numpy())]  # fmt: skip
+        for name, text, target, usable in specs:
+            features[name] = self._fit_text_model(name, text, target, groups, usable)
+        self.category_levels_ = {
+            c: sorted(features[c].dropna().astype(str).value_counts().loc[lambda s: s >= 5].index) for c in CATEGORICAL
+        }
+        return self._finish(features)
+
+    def _fit_text_model(self, name, text: pd.Series, target, groups, usable) -> np.ndarray:
+        usable = np.ones(len(text), dtype=bool) if usable is None else usable
+        rng = np.random.default_rng(self.random_state)
+        lead_ids = pd.unique(groups[usable])
+        rows_per_lead = pd.Series(groups[usable]).value_counts()
+        shuffled = rng.permutation(lead_ids)
+        keep_leads = shuffled[
+            : max(1, int(np.searchsorted(rows_per_lead.reindex(shuffled).cumsum().to_numpy(), self.max_text_rows)))
+        ]
+        in_sample = usable & np.isin(groups, keep_leads)
+        model = OutOfFoldTextClassifier(random_state=self.random_state)
+        frame = text.to_frame()
+        out = np.full(len(text), np.nan)
+        oof = model.fit_transform(frame[in_sample], target[in_sample], groups=groups[in_sample])
+        out[in_sample] = self._reduce(name, model, oof)
+        # Rows of leads the model never saw get its honest prediction.
+        if (~in_sample).any():
+            out[~in_sample] = self._reduce(name, model, model.transform(frame[~in_sample]))
+        self.text_models_[name] = model
+        return out
+
+    @staticmethod
+    def _reduce(name: str, model: OutOfFoldTextClassifier, proba: np.ndarray) -> np.ndarray:
+        if name == "notes_stage_level":  # expected stage rank
+            return proba @ model.classes_.astype(float)
+        return proba[:, list(model.classes_).index(True)] if True in model.classes_ else np.zeros(len(proba))
+
+    def transform(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> pd.DataFrame:
+        features, texts, _ = self.transform_with_details(tables, snapshots)
+        return features
+
+    def transform_with_details(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame):
+        """Features, texts and user-facing details (duplicate_of) for any snapshots."""
+        history = pd.concat(
+            [self.history_[~self.history_["lead_id"].isin(tables["leads"]["lead_id"])], _history(tables)],
+            ignore_index=True,
+        )
+        features, texts, details = raw_features(tables, snapshots, history, self.screening)
+        for name, model in self.text_models_.items():
+            source = texts.form if name == "form_text_win_p" else texts.notes
+            features[name] = self._reduce(name, model, model.transform(source.to_frame()))
+        return self._finish(features), texts, details
+
+    def _finish(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Catalogue order; categories with the training levels (unseen -> missing); numbers as float."""
+        out = features[FEATURES].copy()
+        for column in CATEGORICAL:
             values = out[column].astype(object).where(out[column].notna(), None)
-            out[column] = pd.Categorical(values, categories=levels)
-        for column in out.columns.difference(list(self.levels)):
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+            out[column] = pd.Categorical(values, categories=self.category_levels_[column])
+        for column in out.columns.difference(CATEGORICAL):
+            out[column] = out[column].astype("float64")
         return out

@@ -46,6 +46,27 @@ class EventIndex:
         lo = np.searchsorted(self.keys, self._key(lead_codes, np.zeros(len(lead_codes), dtype=np.int64)), side="left")
         return hi - lo
 
+    def positions_until(self, lead_codes: np.ndarray, as_of: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(start, end): each lead's rows at or before as_of are sorted positions start..end-1 (see `order`)."""
+        end = np.searchsorted(self.keys, self._key(lead_codes, _seconds(as_of, round_up=False)), side="right")
+        start = np.searchsorted(
+            self.keys, self._key(lead_codes, np.zeros(len(lead_codes), dtype=np.int64)), side="left"
+        )
+        return start, end
+
+    def sum_between(self, values: np.ndarray, lead_codes: np.ndarray, start: pd.Series, end: pd.Series) -> np.ndarray:
+        """Sum of `values` (one per original row, NaN counts as 0) over rows with start < ts <= end."""
+        cumsum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(np.asarray(values, float)[self.order]))])
+        hi = np.searchsorted(self.keys, self._key(lead_codes, _seconds(end, round_up=False)), side="right")
+        lo = np.searchsorted(self.keys, self._key(lead_codes, _seconds(start, round_up=False)), side="right")
+        return cumsum[hi] - cumsum[lo]
+
+    def first_row(self, lead_codes: np.ndarray, as_of: pd.Series) -> np.ndarray:
+        """Row number of each lead's first row, if it is at or before as_of; else -1."""
+        lo = np.searchsorted(self.keys, self._key(lead_codes, np.zeros(len(lead_codes), dtype=np.int64)), side="left")
+        found = self.count_until(lead_codes, as_of) > 0
+        return np.where(found, self.order[np.minimum(lo, len(self.order) - 1)] if len(self.order) else -1, -1)
+
     def last_row(self, lead_codes: np.ndarray, as_of: pd.Series) -> np.ndarray:
         """Row number (in the original table) of each lead's last row at or before as_of, or -1."""
         hi = np.searchsorted(self.keys, self._key(lead_codes, _seconds(as_of, round_up=False)), side="right")

@@ -7,6 +7,7 @@ it, and the service, batch scoring and tests all score through `HealthArtifact.s
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,21 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from features.catalogue import FEATURES
 from features.contract import ContractError, request_to_tables
-from features.pipeline import FEATURE_SET_VERSION, FEATURES, CategoryVocabulary, build_features
+from features.pipeline import FEATURE_SET_VERSION, FeaturePipeline
 
-MODEL_FILE, META_FILE = "health_model.txt", "meta.json"
+MODEL_FILE, PIPELINE_FILE, META_FILE = "health_model.txt", "feature_pipeline.pkl", "meta.json"
+RADAR = ["radar_information", "radar_timeliness", "radar_need_clarity", "radar_industry_match", "radar_interaction"]
+CHECKLIST = ["checklist_first_call", "checklist_wechat", "checklist_need_tagged", "checklist_complete"]
+SCREENING = [
+    "screen_duplicate",
+    "screen_phone_invalid",
+    "screen_phone_missing",
+    "screen_spam_text",
+    "screen_job_seeker_text",
+    "screen_competitor_email",
+]
 
 
 class ArtifactError(RuntimeError):
@@ -29,21 +41,25 @@ class ArtifactError(RuntimeError):
 @dataclass
 class HealthArtifact:
     booster: lgb.Booster
-    vocabulary: CategoryVocabulary
-    feature_set_version: str = FEATURE_SET_VERSION
+    pipeline: FeaturePipeline
     code_revision: str = "unknown"
     metrics: dict[str, float] = field(default_factory=dict)
     model_version: str = "unregistered"
+
+    @property
+    def feature_set_version(self) -> str:
+        return self.pipeline.feature_set_version
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(path / MODEL_FILE)
+        with open(path / PIPELINE_FILE, "wb") as handle:
+            pickle.dump(self.pipeline, handle)
         meta = {
             "feature_set_version": self.feature_set_version,
             "code_revision": self.code_revision,
             "features": FEATURES,
-            "category_levels": self.vocabulary.levels,
             "metrics": self.metrics,
         }
         (path / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2))
@@ -55,42 +71,53 @@ class HealthArtifact:
         try:
             meta = json.loads((path / META_FILE).read_text())
             booster = lgb.Booster(model_file=str(path / MODEL_FILE))
-        except (OSError, ValueError, lgb.basic.LightGBMError) as exc:
+            with open(path / PIPELINE_FILE, "rb") as handle:
+                pipeline = pickle.load(handle)
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError, lgb.basic.LightGBMError) as exc:
             raise ArtifactError(f"model artifact at {path} is missing or corrupt: {exc}") from exc
         if meta.get("feature_set_version") != FEATURE_SET_VERSION:
             raise ArtifactError(
                 f"model artifact at {path} was built for feature set {meta.get('feature_set_version')!r}, "
                 f"this code computes {FEATURE_SET_VERSION!r}: retrain or install the matching version"
             )
-        return cls(
-            booster,
-            CategoryVocabulary(meta["category_levels"]),
-            meta["feature_set_version"],
-            meta.get("code_revision", "unknown"),
-            meta.get("metrics", {}),
-        )
+        return cls(booster, pipeline, meta.get("code_revision", "unknown"), meta.get("metrics", {}))
 
     def predict_features(self, features: pd.DataFrame) -> np.ndarray:
-        """P(won within 90 days) for rows of `build_features` output."""
-        return self.booster.predict(self.vocabulary.apply(features[FEATURES]))
+        """P(won within 90 days) for rows of the feature pipeline's output."""
+        return self.booster.predict(features[FEATURES])
 
-    def score_tables(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> pd.DataFrame:
-        probability = self.predict_features(build_features(tables, snapshots))
-        return pd.DataFrame(
-            {
-                "lead_id": snapshots["lead_id"].to_numpy(),
-                "health_score": np.round(100 * probability, 1),
-                "win_probability": np.round(probability, 4),
-                "model_version": self.model_version,
-            }
-        )
+    def predict(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> np.ndarray:
+        return self.predict_features(self.pipeline.transform(tables, snapshots))
+
+    def score_tables(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> list[dict[str, Any]]:
+        """One answer per snapshot: score, probability, rule indices and screening flags."""
+        features, _, details = self.pipeline.transform_with_details(tables, snapshots)
+        probability = self.predict_features(features)
+        answers = []
+        for i, lead_id in enumerate(snapshots["lead_id"].tolist()):
+            row = features.iloc[i]
+            answers.append(
+                {
+                    "lead_id": lead_id,
+                    "health_score": round(100 * float(probability[i]), 1),
+                    "win_probability": round(float(probability[i]), 4),
+                    "activity_index": float(row["lai"]),
+                    "health_radar": {name.removeprefix("radar_"): float(row[name]) for name in RADAR},
+                    "golden_checklist": {name.removeprefix("checklist_"): bool(row[name]) for name in CHECKLIST},
+                    "stage_evidence_missing": bool(row["stage_evidence_missing"]),
+                    "screening": {name.removeprefix("screen_"): bool(row[name]) for name in SCREENING}
+                    | {"duplicate_of": details["duplicate_of"].iat[i]},
+                    "model_version": self.model_version,
+                }
+            )
+        return answers
 
     def score_request(self, request: dict[str, Any]) -> dict[str, Any]:
         """Answer the contract's online request: a result per valid lead, an error entry per invalid one."""
         as_of, result = request_to_tables(request)
         leads = result.tables["leads"]
-        scored = self.score_tables(result.tables, pd.DataFrame({"lead_id": leads["lead_id"], "as_of": as_of}))
-        results = [{**row, "as_of": as_of.isoformat()} for row in scored.to_dict(orient="records")]
+        snapshots = pd.DataFrame({"lead_id": leads["lead_id"], "as_of": as_of})
+        results = [{**answer, "as_of": as_of.isoformat()} for answer in self.score_tables(result.tables, snapshots)]
         scored_ids = set(leads["lead_id"])
         # Problems of a scored lead (a bad optional value, a skipped event row) travel with its answer.
         warnings = _problems_by_lead(p for p in result.problems if p.lead_id in scored_ids)
@@ -127,7 +154,9 @@ class HealthPyfunc(mlflow.pyfunc.PythonModel):
         ):
             leads = [_row_to_lead(r) for r in rows.drop(columns="as_of", errors="ignore").to_dict(orient="records")]
             answer = self.artifact.score_request({"as_of": as_of or None, "leads": leads})
-            frames.append(pd.DataFrame(answer["results"]))
+            frames.append(
+                pd.DataFrame(answer["results"])[["lead_id", "health_score", "win_probability", "model_version"]]
+            )
             if answer["errors"]:
                 raise ContractError(json.dumps(answer["errors"], ensure_ascii=False))
         return pd.concat(frames, ignore_index=True)

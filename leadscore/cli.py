@@ -175,6 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:  # ContractError is a ValueError: a clear message, no trace
         print(f"leadscore {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from mlflow.exceptions import MlflowException
+
+        if not isinstance(exc, MlflowException):
+            raise
+        print(
+            f"leadscore {args.command}: error: {exc.message} (has `leadscore train` run with this LEADSCORE_HOME?)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -31,6 +31,28 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def lead_request(
+    tables: dict[str, pd.DataFrame],
+    lead_ids: list[str],
+    as_of: pd.Timestamp,
+    *,
+    personal: bool = False,
+    max_rows: int | None = None,
+) -> dict[str, Any]:
+    """The online request for some leads of an export as of a time: each lead with its rows up to as_of."""
+    leads = []
+    for lead in _records(tables["leads"].set_index("lead_id").loc[lead_ids].reset_index()):
+        if not personal:
+            for key in PERSONAL:
+                lead.pop(key, None)
+        for name in EVENT_TABLES:
+            rows = tables[name][(tables[name]["lead_id"] == lead["lead_id"]) & (tables[name]["ts"] <= as_of)]
+            rows = rows.tail(max_rows) if max_rows else rows
+            lead[name] = [{k: v for k, v in r.items() if k != "lead_id"} for r in _records(rows)]
+        leads.append(lead)
+    return {"as_of": as_of.isoformat(), "leads": leads}
+
+
 def example_request(data_dir: str | Path, n_leads: int = 2) -> dict[str, Any]:
     """A request for the most active open leads at the export time, plus one invalid lead."""
     tables = load_export(data_dir).tables
@@ -38,16 +60,9 @@ def example_request(data_dir: str | Path, n_leads: int = 2) -> dict[str, Any]:
     open_ids = tables["outcomes"].loc[tables["outcomes"]["status"] == "open", "lead_id"]
     activity = tables["activities"]["lead_id"].value_counts()
     chosen = activity.reindex(open_ids).fillna(0).sort_values(ascending=False).index[:n_leads]
-    leads = []
-    for lead in _records(tables["leads"][tables["leads"]["lead_id"].isin(chosen)]):
-        for key in PERSONAL:
-            lead.pop(key, None)
-        for name in EVENT_TABLES:
-            rows = tables[name][(tables[name]["lead_id"] == lead["lead_id"]) & (tables[name]["ts"] <= as_of)]
-            lead[name] = [{k: v for k, v in r.items() if k != "lead_id"} for r in _records(rows.tail(20))]
-        leads.append(lead)
-    leads.append({"lead_id": "bad-example", "created_at": "昨天下午", "form_text": "这条线索的创建时间无效"})
-    return {"as_of": as_of.isoformat(), "leads": leads}
+    request = lead_request(tables, list(chosen), as_of, max_rows=20)
+    request["leads"].append({"lead_id": "bad-example", "created_at": "昨天下午", "form_text": "这条线索的创建时间无效"})
+    return request
 
 
 def wait_until_ready(url: str, server: subprocess.Popen | None = None, timeout: float = 180.0) -> None:

@@ -56,3 +56,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def fitted_pipeline(tables):
+    """A feature pipeline fitted on 4,000 matured training snapshots of the test world."""
+    from features.pipeline import FeaturePipeline
+    from features.snapshots import make_snapshots
+
+    snaps = make_snapshots(tables)
+    snaps = snaps[snaps["matured"]].sample(4000, random_state=0).reset_index(drop=True)
+    pipeline = FeaturePipeline()
+    pipeline.fit_transform(tables, snaps, snaps["won_within"].to_numpy())
+    return pipeline

@@ -11,7 +11,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm.auto import tqdm
 
-from features.pipeline import FEATURES, CategoryVocabulary, build_features
+from features.catalogue import FEATURES
+from features.pipeline import FeaturePipeline
 from features.snapshots import make_snapshots
 from leadscore.artifact import HealthArtifact
 
@@ -60,7 +61,7 @@ def code_revision() -> str:
 
 
 def train_health(tables: dict[str, pd.DataFrame], *, progress: bool = True) -> TrainingResult:
-    """Snapshots -> features -> LightGBM, evaluated on a later time period."""
+    """Snapshots -> features (fitted on the training period only) -> LightGBM, evaluated on a later period."""
     snapshots = make_snapshots(tables)
     train, test = time_split(snapshots)
     if train.sum() < 100 or test.sum() < 50:
@@ -68,19 +69,21 @@ def train_health(tables: dict[str, pd.DataFrame], *, progress: bool = True) -> T
             f"too little history to train: {int(train.sum())} training and {int(test.sum())} test snapshots "
             "(need at least 100 and 50); export more leads or a longer period"
         )
-    features = build_features(tables, snapshots)
-    vocabulary = CategoryVocabulary().fit(features[train])
-    x = vocabulary.apply(features[FEATURES])
     y = snapshots["won_within"].to_numpy(int)
+    train_snaps = snapshots[train].reset_index(drop=True)
+    test_snaps = snapshots[test].reset_index(drop=True)
+    pipeline = FeaturePipeline()
+    x_train = pipeline.fit_transform(tables, train_snaps, y[train])
+    x_test = pipeline.transform(tables, test_snaps)
     bar = tqdm(total=NUM_ROUNDS, desc="training health model", disable=not progress, unit="tree")
     booster = lgb.train(
         PARAMS,
-        lgb.Dataset(x[train], y[train]),
+        lgb.Dataset(x_train[FEATURES], y[train]),
         num_boost_round=NUM_ROUNDS,
         callbacks=[lambda env: bar.update(1)],
     )
     bar.close()
-    p_test = booster.predict(x[test])
+    p_test = booster.predict(x_test[FEATURES])
     metrics = {
         "test_auc": float(roc_auc_score(y[test], p_test)),
         "test_pr_auc": float(average_precision_score(y[test], p_test)),
@@ -89,5 +92,5 @@ def train_health(tables: dict[str, pd.DataFrame], *, progress: bool = True) -> T
         "train_snapshots": float(train.sum()),
         "test_snapshots": float(test.sum()),
     }
-    artifact = HealthArtifact(booster, vocabulary, code_revision=code_revision(), metrics=metrics)
+    artifact = HealthArtifact(booster, pipeline, code_revision=code_revision(), metrics=metrics)
     return TrainingResult(artifact, metrics, {**PARAMS, "num_rounds": NUM_ROUNDS}, int(train.sum()), int(test.sum()))

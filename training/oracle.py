@@ -8,7 +8,6 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.contract import load_export
-from features.pipeline import build_features
 from leadscore.artifact import HealthArtifact
 from leadscore.simulator.realism import won_within
 
@@ -20,7 +19,7 @@ def compare_with_oracle(artifact: HealthArtifact, data_dir: str | Path, horizon_
     matured = snapshots[snapshots["matured"]].reset_index(drop=True)
     matured["as_of"] = pd.to_datetime(matured["as_of"]).dt.tz_convert("Asia/Shanghai")
     label = won_within(tables["outcomes"], matured["lead_id"], matured["as_of"], horizon_days)
-    model = artifact.predict_features(build_features(tables, matured[["lead_id", "as_of"]]))
+    model = artifact.predict(tables, matured[["lead_id", "as_of"]])
     model_auc = roc_auc_score(label, model)
     oracle_auc = roc_auc_score(label, matured["p_won_90"])
     return {
