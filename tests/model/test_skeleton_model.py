@@ -58,6 +58,9 @@ def test_mlflow_artifacts_hold_no_personal_data(trained) -> None:
     root = trained["settings"].artifact_root
     files = {p: p.read_bytes().decode("utf-8", errors="ignore") for p in root.rglob("*") if p.is_file()}
     assert files
-    leaks = [(str(p.relative_to(root)), t[max(m.start() - 60, 0) : m.end() + 20]) for p, t in files.items()
-             for m in [*PHONE.finditer(t), *EMAIL.finditer(t)]]
+    leaks = [
+        (str(p.relative_to(root)), t[max(m.start() - 60, 0) : m.end() + 20])
+        for p, t in files.items()
+        for m in [*PHONE.finditer(t), *EMAIL.finditer(t)]
+    ]
     assert leaks == []
