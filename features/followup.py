@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import TABLES
-from features.pointintime import EventIndex, lead_codes
+from features.pointintime import EventIndex, as_of_seconds, lead_codes
 
 DAY = pd.Timedelta(days=1)
 HOUR = pd.Timedelta(hours=1)
@@ -42,25 +42,27 @@ def followup_features(
     created: pd.Series,
 ) -> pd.DataFrame:
     out: dict[str, np.ndarray] = {}
+    t = as_of_seconds(as_of)  # converted once; windows are whole days earlier
+    w = {days: t - days * 86_400 for days in (7, 30)}
     ts = acts["ts"]
     everything = EventIndex(act_codes, ts)
     outbound_mask = (acts["direction"] != "inbound").to_numpy()
-    outbound = EventIndex(act_codes, ts, outbound_mask)
-    first = outbound.first_row(code, as_of)
+    outbound = everything.subset(outbound_mask)
+    first = outbound.first_row(code, t)
     first_ts = _values_at(ts, first)
     waited = ((as_of - created) / HOUR).to_numpy(float)
     out["first_touch_hours"] = ((first_ts - created) / HOUR).to_numpy(float)
     out["untouched_hours"] = np.where(first < 0, waited, 0.0)
     for days in (7, 30):
-        out[f"activities_{days}d"] = everything.count_between(code, as_of - days * DAY, as_of)
-    out["activities_total"] = everything.count_until(code, as_of)
-    out["inbound_30d"] = EventIndex(act_codes, ts, ~outbound_mask).count_between(code, as_of - 30 * DAY, as_of)
-    out["outbound_30d"] = outbound.count_between(code, as_of - 30 * DAY, as_of)
-    last = everything.last_row(code, as_of)
+        out[f"activities_{days}d"] = everything.count_between(code, w[days], t)
+    out["activities_total"] = everything.count_until(code, t)
+    out["inbound_30d"] = everything.subset(~outbound_mask).count_between(code, w[30], t)
+    out["outbound_30d"] = outbound.count_between(code, w[30], t)
+    last = everything.last_row(code, t)
     out["days_since_last_activity"] = ((as_of - _values_at(ts, last)) / DAY).to_numpy(float)
     channel = acts["channel"].to_numpy(object)
     for name in ACTIVITY_CHANNELS:
-        out[f"touches_{name}"] = EventIndex(act_codes, ts, channel == name).count_until(code, as_of)
+        out[f"touches_{name}"] = everything.subset(channel == name).count_until(code, t)
     out["call_minutes_total"] = (
         everything.sum_between(acts["duration_seconds"].to_numpy(float), code, created - DAY, as_of) / 60
     )
@@ -74,25 +76,23 @@ def followup_features(
         "checklist_need_tagged": note.str.contains(NEED_NOTE).to_numpy(),
     }
     for name, mask in checks.items():
-        out[name] = (EventIndex(act_codes, ts, mask).count_between(code, window_start, window_end) > 0).astype(float)
+        out[name] = (everything.subset(mask).count_between(code, window_start, window_end) > 0).astype(float)
     out["checklist_complete"] = np.minimum.reduce([out[name] for name in checks])
 
     role = acts["contact_role"].fillna("").astype(str)
     reached = []
     for name, pattern in ROLE_KEYWORDS.items():
-        flag = (EventIndex(act_codes, ts, role.str.contains(pattern).to_numpy()).count_until(code, as_of) > 0).astype(
-            float
-        )
+        flag = (everything.subset(role.str.contains(pattern).to_numpy()).count_until(code, t) > 0).astype(float)
         out[f"role_{name}_reached"] = flag
         reached.append(flag)
     out["roles_reached"] = np.sum(reached, axis=0)
 
     attachment = acts["attachment_type"].to_numpy(object)
     for name in ATTACHMENTS:
-        out[f"has_{name}"] = (EventIndex(act_codes, ts, attachment == name).count_until(code, as_of) > 0).astype(float)
+        out[f"has_{name}"] = (everything.subset(attachment == name).count_until(code, t) > 0).astype(float)
 
-    planned = EventIndex(act_codes, ts, acts["next_action_due"].notna().to_numpy())
-    last_plan = planned.last_row(code, as_of)
+    planned = everything.subset(acts["next_action_due"].notna().to_numpy())
+    last_plan = planned.last_row(code, t)
     plan_ts, plan_due = _values_at(ts, last_plan), _values_at(acts["next_action_due"], last_plan)
     nothing_since = everything.count_between(code, plan_ts.fillna(as_of), as_of) == 0
     overdue = (last_plan >= 0) & (plan_due < as_of).to_numpy() & nothing_since
@@ -100,11 +100,11 @@ def followup_features(
     out["next_action_overdue_days"] = np.where(overdue, ((as_of - plan_due) / DAY).to_numpy(float), 0.0)
 
     stage_index = EventIndex(stage_codes, stages["ts"])
-    last_stage = stage_index.last_row(code, as_of)
+    last_stage = stage_index.last_row(code, t)
     stage_name = _values_at(stages["stage"], last_stage)
     out["recorded_stage_rank"] = stage_name.map({s: i for i, s in enumerate(STAGES)}).to_numpy(float)
     out["days_in_recorded_stage"] = ((as_of - _values_at(stages["ts"], last_stage)) / DAY).to_numpy(float)
-    out["stage_changes_total"] = stage_index.count_until(code, as_of)
+    out["stage_changes_total"] = stage_index.count_until(code, t)
     required = stage_name.map(STAGE_EVIDENCE)
     has_required = np.zeros(len(code), dtype=bool)
     for evidence in set(STAGE_EVIDENCE.values()):
@@ -115,30 +115,48 @@ def followup_features(
     return frame
 
 
-def owner_features(history: pd.DataFrame, owner: pd.Series, industry: pd.Series, as_of: pd.Series) -> pd.DataFrame:
-    """The owner's figures as of T from a history of leads (lead_id, owner_id, industry, created_at,
-    status, closed_at): past wins and losses, win rate, open load, and wins in this lead's industry."""
-    owners = pd.Index(history["owner_id"].dropna().unique())
-    code = lead_codes(owner.fillna("\0none"), owners)
-    h_code = lead_codes(history["owner_id"].fillna("\0none"), owners)
-    closed_at = history["closed_at"]
-    won = (history["status"] == "won").to_numpy()
-    lost = (history["status"] == "lost").to_numpy()
-    wins = EventIndex(h_code, closed_at, won).count_until(code, as_of)
-    losses = EventIndex(h_code, closed_at, lost).count_until(code, as_of)
-    assigned = EventIndex(h_code, history["created_at"]).count_until(code, as_of)
-    closed = EventIndex(h_code, closed_at, won | lost).count_until(code, as_of)
-    combined = pd.Index((history["owner_id"].fillna("\0none") + "\x1f" + history["industry"].fillna("")).unique())
-    pair = lead_codes(owner.fillna("\0none") + "\x1f" + industry.fillna(""), combined)
-    h_pair = lead_codes(history["owner_id"].fillna("\0none") + "\x1f" + history["industry"].fillna(""), combined)
-    industry_wins = EventIndex(h_pair, closed_at, won).count_until(pair, as_of)
-    valid = code >= 0
+class OwnerHistory:
+    """Who owned which lead, its industry, when it came in and how it ended (lead_id, owner_id, industry,
+    created_at, status, closed_at), indexed once for as-of counts per owner."""
+
+    def __init__(self, history: pd.DataFrame) -> None:
+        self.owners = pd.Index(history["owner_id"].dropna().unique())
+        owner = history["owner_id"].fillna("\0none")
+        code = lead_codes(owner, self.owners)
+        won = (history["status"] == "won").to_numpy()
+        lost = (history["status"] == "lost").to_numpy()
+        closed = EventIndex(code, history["closed_at"], won | lost)
+        self.wins, self.losses, self.closed = closed.subset(won), closed.subset(lost), closed
+        self.assigned = EventIndex(code, history["created_at"])
+        pair = owner + "\x1f" + history["industry"].fillna("")
+        self.pairs = pd.Index(pair.unique())
+        self.industry_wins = EventIndex(lead_codes(pair, self.pairs), history["closed_at"], won)
+
+    def counts(self, owner: pd.Series, industry: pd.Series, t: np.ndarray) -> np.ndarray:
+        """(wins, losses, assigned, closed, wins in the industry) as of t, one column per figure."""
+        code = lead_codes(owner.fillna("\0none"), self.owners)
+        pair = lead_codes(owner.fillna("\0none") + "\x1f" + industry.fillna(""), self.pairs)
+        figures = [index.count_until(code, t) for index in (self.wins, self.losses, self.assigned, self.closed)]
+        figures = [np.where(code >= 0, f, 0) for f in figures] + [
+            np.where(pair >= 0, self.industry_wins.count_until(pair, t), 0)
+        ]
+        return np.stack(figures, axis=1).astype(float)
+
+
+def owner_features(
+    parts: list[tuple[OwnerHistory, int]], owner: pd.Series, industry: pd.Series, as_of: pd.Series
+) -> pd.DataFrame:
+    """The owner's figures as of T, from histories added (+1) or taken away (-1): past wins and losses,
+    win rate, open load, and wins in this lead's industry."""
+    t = as_of_seconds(as_of)
+    wins, losses, assigned, closed, industry_wins = sum(sign * h.counts(owner, industry, t) for h, sign in parts).T
+    known = owner.notna().to_numpy()
     return pd.DataFrame(
         {
             # Smoothed towards a 15% prior so a rep with two closed deals is not "100%".
-            "owner_win_rate": np.where(valid, (wins + 0.15 * 10) / (wins + losses + 10), np.nan),
-            "owner_closed_deals": np.where(valid, wins + losses, np.nan).astype(float),
-            "owner_open_load": np.where(valid, assigned - closed, np.nan).astype(float),
-            "owner_industry_wins": np.where((pair >= 0) & valid, industry_wins, 0).astype(float),
+            "owner_win_rate": np.where(known, (wins + 0.15 * 10) / (wins + losses + 10), np.nan),
+            "owner_closed_deals": np.where(known, wins + losses, np.nan),
+            "owner_open_load": np.where(known, assigned - closed, np.nan),
+            "owner_industry_wins": np.where(known, industry_wins, 0.0),
         }
     )

@@ -7,6 +7,7 @@ features for any snapshots, reading only rows stamped at or before each snapshot
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from features.behaviour import behaviour_features
 from features.catalogue import CATEGORICAL, FEATURES
 from features.contract import TABLES
-from features.followup import followup_features, owner_features
+from features.followup import OwnerHistory, followup_features, owner_features
 from features.pointintime import EventIndex, lead_codes
 from features.rules import PROFILE_FIELDS, health_radar, lead_activity_index
 from features.screening import ScreeningConfig, screening_features
@@ -51,11 +52,8 @@ def _history(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return leads.merge(outcomes, on="lead_id", how="left")
 
 
-def _latest_notes(
-    acts: pd.DataFrame, act_codes: np.ndarray, code: np.ndarray, as_of: pd.Series, notes: pd.Series
-) -> pd.Series:
+def _latest_notes(index: EventIndex, code: np.ndarray, as_of: pd.Series, notes: pd.Series) -> pd.Series:
     """The latest LAST_NOTES notes at or before each as_of, oldest first, joined."""
-    index = EventIndex(act_codes, acts["ts"])
     start, end = index.positions_until(code, as_of)
     start = np.maximum(start, end - LAST_NOTES)
     ordered = notes.to_numpy(object)[index.order]
@@ -65,11 +63,13 @@ def _latest_notes(
 def raw_features(
     tables: dict[str, pd.DataFrame],
     snapshots: pd.DataFrame,
-    history: pd.DataFrame | None = None,
+    owner_parts: list[tuple[OwnerHistory, int]] | None = None,
     screening: ScreeningConfig | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, SnapshotTexts, pd.DataFrame]:
     """Every feature that needs no fitting, the snapshot texts, and per-snapshot details for users
-    (duplicate_of). One row per snapshot, in order."""
+    (duplicate_of). One row per snapshot, in order. `timings`, if given, receives seconds per group."""
+    clock = _Clock(timings)
     code = _check_snapshots(tables, snapshots)
     known = pd.Index(tables["leads"]["lead_id"])
     as_of = pd.to_datetime(snapshots["as_of"]).reset_index(drop=True)
@@ -93,18 +93,22 @@ def raw_features(
         profile[column] = lead[column].to_numpy(object)
 
     web, acts, stages = tables["web_events"], tables["activities"], tables["stage_changes"]
+    clock.lap("画像 profile")
     behaviour = behaviour_features(web, lead_codes(web["lead_id"], known), code, as_of)
+    clock.lap("行为 behaviour")
     act_codes = lead_codes(acts["lead_id"], known)
     followup = followup_features(acts, act_codes, stages, lead_codes(stages["lead_id"], known), code, as_of, created)
-    history = _history(tables) if history is None else history
-    owners = owner_features(history, lead["owner_id"], lead["industry"], as_of)
+    owner_parts = owner_parts or [(OwnerHistory(_history(tables)), 1)]
+    owners = owner_features(owner_parts, lead["owner_id"], lead["industry"], as_of)
+    clock.lap("跟进 follow-up and owner")
 
     form_by_lead = normalize_series(leads["form_text"], "leads.form_text")
     form = form_by_lead.iloc[code].reset_index(drop=True)
     unique_notes = pd.Series(acts["note"].unique())
     normalised = dict(zip(unique_notes, normalize_series(unique_notes, "activities.note"), strict=True))
     notes_per_row = acts["note"].map(normalised).fillna("").astype(str)
-    notes = _latest_notes(acts, act_codes, code, as_of, notes_per_row)
+    all_notes = EventIndex(act_codes, acts["ts"])
+    notes = _latest_notes(all_notes, code, as_of, notes_per_row)
     text = lexicon_counts(form, "form")
     text.insert(0, "form_text_chars", form.str.len().to_numpy(float))
     text["form_amounts"] = form.str.count("AMOUNT").to_numpy(float)
@@ -113,11 +117,11 @@ def raw_features(
     row_counts = lexicon_counts(notes_per_row, "notes")
     row_counts["notes_chars"] = notes_per_row.str.len().to_numpy(float)
     row_counts["notes_dates"] = notes_per_row.str.count("DATE").to_numpy(float)
-    all_notes = EventIndex(act_codes, acts["ts"])
     start = created - DAY * 3650
     for column in row_counts.columns:
         text[column] = all_notes.sum_between(row_counts[column].to_numpy(float), code, start, as_of)
 
+    clock.lap("文本 text (normalise, lexicon, notes)")
     screen = (
         screening_features(leads, form_by_lead, screening or ScreeningConfig.default())
         .iloc[code]
@@ -139,7 +143,21 @@ def raw_features(
     features["lai"] = lead_activity_index(features)
     features = pd.concat([features, health_radar(features, present)], axis=1)
     details = pd.DataFrame({"duplicate_of": screen["duplicate_of"].to_numpy(object)})
+    clock.lap("规则 screening and rule indices")
     return features, SnapshotTexts(form, notes), details
+
+
+class _Clock:
+    """Seconds per step into a dict, when one is given."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 class FeaturePipeline:
@@ -156,7 +174,7 @@ class FeaturePipeline:
     def fit_transform(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
         """Features of training snapshots; text-model features are out-of-fold (grouped by lead)."""
         self.history_ = _history(tables)
-        features, texts, _ = raw_features(tables, snapshots, self.history_, self.screening)
+        features, texts, _ = raw_features(tables, snapshots, None, self.screening)
         y = np.asarray(y)
         groups = snapshots["lead_id"].to_numpy()
         stage = features["recorded_stage"].map(STAGE_RANK)
@@ -201,17 +219,29 @@ class FeaturePipeline:
         features, texts, _ = self.transform_with_details(tables, snapshots)
         return features
 
-    def transform_with_details(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame):
-        """Features, texts and user-facing details (duplicate_of) for any snapshots."""
-        history = pd.concat(
-            [self.history_[~self.history_["lead_id"].isin(tables["leads"]["lead_id"])], _history(tables)],
-            ignore_index=True,
-        )
-        features, texts, details = raw_features(tables, snapshots, history, self.screening)
+    def transform_with_details(
+        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, timings: dict[str, float] | None = None
+    ):
+        """Features, texts and user-facing details (duplicate_of) for any snapshots; `timings` as in raw_features."""
+        # Owner figures: the training history, minus what it knew of these leads, plus what the tables say now.
+        overlap = self.history_[self.history_["lead_id"].isin(tables["leads"]["lead_id"])]
+        parts = [(self._stored_owners(), 1), (OwnerHistory(overlap), -1), (OwnerHistory(_history(tables)), 1)]
+        features, texts, details = raw_features(tables, snapshots, parts, self.screening, timings)
+        clock = _Clock(timings)
         for name, model in self.text_models_.items():
             source = texts.form if name == "form_text_win_p" else texts.notes
             features[name] = self._reduce(name, model, model.transform(source.to_frame()))
+        clock.lap("文本 text models (TF-IDF + linear)")
         return self._finish(features), texts, details
+
+    def _stored_owners(self) -> OwnerHistory:
+        """The training history's owner index, built once per process (not pickled)."""
+        if getattr(self, "_owners", None) is None:
+            self._owners = OwnerHistory(self.history_)
+        return self._owners
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_owners"}
 
     def _finish(self, features: pd.DataFrame) -> pd.DataFrame:
         """Catalogue order; categories with the training levels (unseen -> missing); numbers as float."""
