@@ -90,13 +90,19 @@ def _serve_command(port: int, host: str) -> list[str]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from leadscore.demo import port_is_free
+
+    if not port_is_free(args.port, args.host):
+        raise ValueError(f"port {args.port} is already in use on {args.host}; stop that service or pass --port")
     return subprocess.call(_serve_command(args.port, args.host))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Simulate a CRM, train, serve on localhost and answer an example request."""
-    from leadscore.demo import example_request, wait_until_ready
+    from leadscore.demo import example_request, port_is_free, wait_until_ready
 
+    if not port_is_free(args.port):
+        raise ValueError(f"port {args.port} is already in use (another leadscore service?); stop it or pass --port")
     settings = Settings.from_env()
     data = settings.home / "demo-data"
     _cmd_simulate(argparse.Namespace(leads=args.leads, seed=args.seed, out=str(data), format="csv"))
@@ -104,6 +110,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     request_file = settings.home / "example_request.json"
     request_file.write_text(json.dumps(example_request(data), ensure_ascii=False, indent=2))
     server = subprocess.Popen(_serve_command(args.port, "127.0.0.1"))
+    # Terminated (not only Ctrl-C): leave through `finally` so the service goes down with the demo.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         url = f"http://127.0.0.1:{args.port}"
         wait_until_ready(url, server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -60,7 +61,8 @@ def example_request(data_dir: str | Path, n_leads: int = 2) -> dict[str, Any]:
     open_ids = tables["outcomes"].loc[tables["outcomes"]["status"] == "open", "lead_id"]
     activity = tables["activities"]["lead_id"].value_counts()
     chosen = activity.reindex(open_ids).fillna(0).sort_values(ascending=False).index[:n_leads]
-    request = lead_request(tables, list(chosen), as_of, max_rows=20)
+    # The request file keeps the (simulated) contact fields so screening sees them; nothing prints it.
+    request = lead_request(tables, list(chosen), as_of, personal=True, max_rows=20)
     request["leads"].append({"lead_id": "bad-example", "created_at": "昨天下午", "form_text": "这条线索的创建时间无效"})
     return request
 
@@ -78,3 +80,10 @@ def wait_until_ready(url: str, server: subprocess.Popen | None = None, timeout: 
             pass
         time.sleep(0.5)
     raise TimeoutError(f"the service at {url} was not ready within {timeout:.0f}s")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if nothing listens on host:port: a demo must not mistake another server's answer for its own."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host, port)) != 0

@@ -13,7 +13,7 @@ REALISM_RANGES = {
     "win_rate": (0.08, 0.25),
     "open_share": (0.10, 0.35),
     "spam_share": (0.12, 0.30),
-    "stage_mismatch_share": (0.20, 0.60),
+    "stage_mismatch_share": (0.15, 0.60),
     "form_text_median_chars": (8, 40),
     "form_text_empty_share": (0.05, 0.25),
     "oracle_auc_90d": (0.75, 0.95),

@@ -34,3 +34,17 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "not a directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_demo_refuses_a_busy_port_instead_of_asking_another_server(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "LEADSCORE_HOME": str(tmp_path / "home")}
+        cmd = [sys.executable, "-m", "leadscore.cli", "demo", "--port", str(port), "--no-wait"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"port {port} is already in use" in done.stderr and "Traceback" not in done.stderr
