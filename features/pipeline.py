@@ -234,6 +234,13 @@ class FeaturePipeline:
         clock.lap("文本 text models (TF-IDF + linear)")
         return self._finish(features), texts, details
 
+    def warm_up(self) -> FeaturePipeline:
+        """Load what the first request would otherwise wait for: jieba's dictionaries, the owner index."""
+        for model in self.text_models_.values():
+            model.model_.words.tokenizer.warm_up()
+        self._stored_owners()
+        return self
+
     def _stored_owners(self) -> OwnerHistory:
         """The training history's owner index, built once per process (not pickled)."""
         if getattr(self, "_owners", None) is None:

@@ -25,6 +25,7 @@ class LeadScoring:
         artifact: HealthArtifact = bentoml.mlflow.load_model(self.bento_model).unwrap_python_model().artifact
         registry_version = self.bento_model.info.metadata.get("mlflow_version", "?")
         artifact.model_version = f"{HEALTH_MODEL_NAME}/{registry_version} ({self.bento_model.tag.version})"
+        artifact.pipeline.warm_up()  # at start-up, not on the first request
         self.artifact = artifact
 
     @bentoml.api(route="/score")

@@ -43,3 +43,13 @@ def test_every_feature_is_in_the_catalogue_with_a_group_and_a_sentence(fitted_pi
     assert {spec.group for spec in CATALOGUE.values()} == set(GROUPS)
     numeric = features.drop(columns=[n for n, s in CATALOGUE.items() if s.categorical])
     assert np.isfinite(numeric.fillna(0).to_numpy()).all()
+
+
+def test_warm_up_loads_the_tokenizers_before_any_request(fitted_pipeline) -> None:
+    import pickle
+
+    fresh = pickle.loads(pickle.dumps(fitted_pipeline))
+    tokenizers = [m.model_.words.tokenizer for m in fresh.text_models_.values()]
+    assert all(t._tokenizer is None for t in tokenizers)
+    fresh.warm_up()
+    assert all(t._tokenizer is not None for t in tokenizers)
