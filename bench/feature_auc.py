@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.report import write_report
 from features.catalogue import CATALOGUE
 from features.contract import load_export
 from features.pipeline import FeaturePipeline
@@ -51,10 +52,7 @@ def main() -> None:
         lines.append(
             f"| {i + 1} | {row['feature']} | {group} | {row['auc']:.3f} | {row['strength']:.3f} | {row['missing']:.0%} |"
         )
-    report = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report)
-    print(report)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

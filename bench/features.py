@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report import write_report
 from features.contract import load_export, request_to_tables
 from features.pipeline import FeaturePipeline
 from features.snapshots import export_time, make_snapshots
@@ -91,10 +92,7 @@ def main() -> None:
     lines += [
         f"| {name} | {sec:.2f} | {sec / total:.0%} |" for name, sec in sorted(timings.items(), key=lambda kv: -kv[1])
     ]
-    report = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report)
-    print(report)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_command(port: int, host: str) -> list[str]:
+def serve_command(port: int, host: str) -> list[str]:
+    """The `bentoml serve` command line for the scoring service."""
     return [
         sys.executable,
         "-m",
@@ -94,7 +95,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     if not port_is_free(args.port, args.host):
         raise ValueError(f"port {args.port} is already in use on {args.host}; stop that service or pass --port")
-    return subprocess.call(_serve_command(args.port, args.host))
+    return subprocess.call(serve_command(args.port, args.host))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -109,7 +110,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _cmd_train(argparse.Namespace(data=str(data)))
     request_file = settings.home / "example_request.json"
     request_file.write_text(json.dumps(example_request(data), ensure_ascii=False, indent=2))
-    server = subprocess.Popen(_serve_command(args.port, "127.0.0.1"))
+    server = subprocess.Popen(serve_command(args.port, "127.0.0.1"))
     # Terminated (not only Ctrl-C): leave through `finally` so the service goes down with the demo.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from leadscore.cli import serve_command
 from leadscore.demo import example_request, wait_until_ready
 from tests.conftest import free_port
 
@@ -17,32 +17,24 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(trained):
+def server(trained, tmp_path_factory):
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "serving.service:LeadScoring",
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        env={**os.environ, "LEADSCORE_MODEL_TAG": trained["tag"]},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, proc, timeout=180)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+    log_path = tmp_path_factory.mktemp("server") / "bentoml.log"
+    # Output to a file: a pipe nobody reads would block the server once it filled.
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            serve_command(port, "127.0.0.1"),
+            env={**os.environ, "LEADSCORE_MODEL_TAG": trained["tag"]},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_ready(url, proc, timeout=180)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 def test_score_answers_each_valid_lead_and_reports_the_invalid_one(server: str, sim_dir: Path) -> None:
