@@ -82,10 +82,10 @@ def _specs() -> list[FeatureSpec]:
         FeatureSpec("industry", "画像", "行业:{v}", True),
         FeatureSpec("customer_type", "画像", "客户类型:{v}", True),
         FeatureSpec("province", "画像", "省份:{v}", True),
-        FeatureSpec("owner_win_rate", "跟进", "负责销售历史赢单率{v}"),
-        FeatureSpec("owner_closed_deals", "跟进", "负责销售已结案{v}单"),
+        FeatureSpec("owner_win_rate", "跟进", "负责销售近180天赢单率{v}"),
+        FeatureSpec("owner_closed_deals", "跟进", "负责销售近180天结案{v}单"),
         FeatureSpec("owner_open_load", "跟进", "负责销售手上在跟{v}条线索"),
-        FeatureSpec("owner_industry_wins", "跟进", "负责销售在该行业赢过{v}单"),
+        FeatureSpec("owner_industry_wins", "跟进", "负责销售近一年在该行业赢单{v}单"),
     ]
     for days in (1, 7, 30):
         s.append(FeatureSpec(f"web_events_{days}d", "行为", f"近{days}天网站行为{{v}}次"))

@@ -22,6 +22,8 @@ ROLE_KEYWORDS = {
     "technical": "技术|工程|设备科|研发",
     "purchasing": "采购|招标办|供应",
 }
+OWNER_WINDOW_DAYS = 180  # the owner's recent record
+INDUSTRY_WINDOW_DAYS = 365
 NEED_NOTE = "需求|参数|预算|数量|型号|规格|采购时间|用途|配置"
 # The attachment that evidences a recorded stage (seeds' stage evidence check).
 STAGE_EVIDENCE = {"方案沟通": "方案", "报价": "报价单", "招标比价": "技术协议", "合同谈判": "合同", "赢单": "付款凭证"}
@@ -133,21 +135,29 @@ class OwnerHistory:
         self.industry_wins = EventIndex(lead_codes(pair, self.pairs), history["closed_at"], won)
 
     def counts(self, owner: pd.Series, industry: pd.Series, t: np.ndarray) -> np.ndarray:
-        """(wins, losses, assigned, closed, wins in the industry) as of t, one column per figure."""
+        """(wins and losses in the last 180 days, assigned and closed ever, wins in the industry in the last
+        year) as of t. Windows keep the figures stationary: cumulative counts only grow with the calendar,
+        and a model trained on earlier months would extrapolate them."""
         code = lead_codes(owner.fillna("\0none"), self.owners)
         pair = lead_codes(owner.fillna("\0none") + "\x1f" + industry.fillna(""), self.pairs)
-        figures = [index.count_until(code, t) for index in (self.wins, self.losses, self.assigned, self.closed)]
-        figures = [np.where(code >= 0, f, 0) for f in figures] + [
-            np.where(pair >= 0, self.industry_wins.count_until(pair, t), 0)
+        recent = t - OWNER_WINDOW_DAYS * 86_400
+        figures = [
+            self.wins.count_between(code, recent, t),
+            self.losses.count_between(code, recent, t),
+            self.assigned.count_until(code, t),
+            self.closed.count_until(code, t),
         ]
+        figures = [np.where(code >= 0, f, 0) for f in figures]
+        industry_wins = self.industry_wins.count_between(pair, t - INDUSTRY_WINDOW_DAYS * 86_400, t)
+        figures.append(np.where(pair >= 0, industry_wins, 0))
         return np.stack(figures, axis=1).astype(float)
 
 
 def owner_features(
     parts: list[tuple[OwnerHistory, int]], owner: pd.Series, industry: pd.Series, as_of: pd.Series
 ) -> pd.DataFrame:
-    """The owner's figures as of T, from histories added (+1) or taken away (-1): past wins and losses,
-    win rate, open load, and wins in this lead's industry."""
+    """The owner's figures as of T, from histories added (+1) or taken away (-1): wins and losses in the
+    last 180 days and the win rate over them, open load, and wins in this lead's industry in the last year."""
     t = as_of_seconds(as_of)
     wins, losses, assigned, closed, industry_wins = sum(sign * h.counts(owner, industry, t) for h, sign in parts).T
     known = owner.notna().to_numpy()

@@ -20,6 +20,7 @@ import pandas as pd
 from features.catalogue import FEATURES
 from features.contract import ContractError, request_to_tables
 from features.pipeline import FEATURE_SET_VERSION, FeaturePipeline
+from leadscore.tiers import TierThresholds
 
 MODEL_FILE, PIPELINE_FILE, META_FILE = "health_model.txt", "feature_pipeline.pkl", "meta.json"
 RADAR = ["radar_information", "radar_timeliness", "radar_need_clarity", "radar_industry_match", "radar_interaction"]
@@ -45,6 +46,7 @@ class HealthArtifact:
     code_revision: str = "unknown"
     metrics: dict[str, float] = field(default_factory=dict)
     model_version: str = "unregistered"
+    tiers: TierThresholds = field(default_factory=TierThresholds)
 
     @property
     def feature_set_version(self) -> str:
@@ -93,6 +95,7 @@ class HealthArtifact:
         """One answer per snapshot: score, probability, rule indices and screening flags."""
         features, _, details = self.pipeline.transform_with_details(tables, snapshots)
         probability = self.predict_features(features)
+        tiers = self.tiers.tier(100 * probability)
         answers = []
         for i, lead_id in enumerate(snapshots["lead_id"].tolist()):
             row = features.iloc[i]
@@ -101,6 +104,7 @@ class HealthArtifact:
                     "lead_id": lead_id,
                     "health_score": round(100 * float(probability[i]), 1),
                     "win_probability": round(float(probability[i]), 4),
+                    "tier": tiers[i],
                     "activity_index": float(row["lai"]),
                     "health_radar": {name.removeprefix("radar_"): float(row[name]) for name in RADAR},
                     "golden_checklist": {name.removeprefix("checklist_"): bool(row[name]) for name in CHECKLIST},

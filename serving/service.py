@@ -15,6 +15,7 @@ from pydantic import Field
 from features.contract import ContractError
 from leadscore.artifact import HealthArtifact
 from leadscore.settings import HEALTH_MODEL_NAME
+from leadscore.tiers import TierThresholds
 
 
 @bentoml.service(traffic={"timeout": 60})
@@ -25,6 +26,7 @@ class LeadScoring:
         artifact: HealthArtifact = bentoml.mlflow.load_model(self.bento_model).unwrap_python_model().artifact
         registry_version = self.bento_model.info.metadata.get("mlflow_version", "?")
         artifact.model_version = f"{HEALTH_MODEL_NAME}/{registry_version} ({self.bento_model.tag.version})"
+        artifact.tiers = TierThresholds.from_env()
         artifact.pipeline.warm_up()  # at start-up, not on the first request
         self.artifact = artifact
 

@@ -11,6 +11,7 @@ import pytest
 
 from leadscore.cli import serve_command
 from leadscore.demo import example_request, wait_until_ready
+from leadscore.tiers import TierThresholds
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -47,6 +48,14 @@ def test_score_answers_each_valid_lead_and_reports_the_invalid_one(server: str, 
         assert 0 <= result["health_score"] <= 100
         assert result["health_score"] == pytest.approx(100 * result["win_probability"], abs=0.06)
         assert result["model_version"].startswith("leadscore-health/")
+        assert result["tier"] == TierThresholds().tier([result["health_score"]])[0]
+        assert 0 <= result["activity_index"] <= 100 and set(result["health_radar"]) == {
+            "information",
+            "timeliness",
+            "need_clarity",
+            "industry_match",
+            "interaction",
+        }
     [error] = body["errors"]
     assert error["lead_id"] == "bad-example" and error["problems"][0]["field"] == "created_at"
 
