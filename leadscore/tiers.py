@@ -13,8 +13,9 @@ TIERS = ("战略级", "重点跟进", "培育中", "暂缓")
 
 @dataclass(frozen=True)
 class TierThresholds:
-    """Lowest health score of each tier; below `nurture` a lead is 暂缓. The defaults put roughly the top
-    tenth of open leads in 战略级 on the simulated world; set your own with LEADSCORE_TIERS."""
+    """Lowest health score of each tier; below `nurture` a lead is 暂缓; set your own with LEADSCORE_TIERS.
+    Measured with the demo model on the open leads of two simulated exports (660 and 2,653 leads):
+    战略级 30-31%, 重点跟进 10%, 培育中 13%, 暂缓 46%."""
 
     strategic: float = 60.0
     focus: float = 35.0
