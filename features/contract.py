@@ -145,15 +145,6 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.severity}: {self.table} row {self.row} field {self.field}: {self.reason}"
 
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "table": self.table,
-            "row": self.row,
-            "field": self.field,
-            "reason": self.reason,
-            "severity": self.severity,
-        }
-
 
 @dataclass
 class ContractResult:

@@ -26,7 +26,6 @@ FEATURE_SET_VERSION = "features-2"
 DAY = pd.Timedelta(days=1)
 LAST_NOTES = 10  # the notes a text model reads: the latest ten at as_of
 STAGE_RANK = {s: i for i, s in enumerate(TABLES["stage_changes"].fields[2].choices)}
-TEXT_MODEL_FEATURES = ["form_text_win_p", "notes_win_p", "notes_stage_level"]
 
 
 @dataclass

@@ -253,16 +253,15 @@ class _TextModel:
         normalised = [normalize_text(t) or "EMPTY" for t in texts]
         if fit:
             try:
-                return sparse.hstack(
-                    [self.chars.fit_transform(normalised), self.words.fit_transform(normalised)]
-                ).tocsr()
+                return self._fit_matrix(normalised)
             except ValueError:  # too few texts for min_df: keep every term
                 self.chars.set_params(min_df=1)
                 self.words.set_params(min_df=1)
-                return sparse.hstack(
-                    [self.chars.fit_transform(normalised), self.words.fit_transform(normalised)]
-                ).tocsr()
+                return self._fit_matrix(normalised)
         return sparse.hstack([self.chars.transform(normalised), self.words.transform(normalised)]).tocsr()
+
+    def _fit_matrix(self, normalised: list[str]):
+        return sparse.hstack([self.chars.fit_transform(normalised), self.words.fit_transform(normalised)]).tocsr()
 
     def fit(self, texts: list[str], y: np.ndarray) -> _TextModel:
         self.model.fit(self._matrix(texts, fit=True), y)

@@ -30,26 +30,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(data: str):
+def _load(data: str, shown: int | None = 20):
+    """Load an export and print its summary and problems (the first `shown`, or all)."""
     from features.contract import load_export
 
     result = load_export(data)
     print(result.summary())
-    for problem in result.problems[:20]:
+    for problem in result.problems[:shown]:
         print(f"  {problem}")
-    if len(result.problems) > 20:
-        print(f"  ... {len(result.problems) - 20} more (leadscore validate --data {data} lists them all)")
+    if shown is not None and len(result.problems) > shown:
+        print(f"  ... {len(result.problems) - shown} more (leadscore validate --data {data} lists them all)")
     return result
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from features.contract import load_export
-
-    result = load_export(args.data)
-    print(result.summary())
-    for problem in result.problems:
-        print(f"  {problem}")
-    return 1 if result.errors else 0
+    return 1 if _load(args.data, shown=None).errors else 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

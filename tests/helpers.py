@@ -13,9 +13,7 @@ def make_tables(**rows: list[dict]) -> dict[str, pd.DataFrame]:
     tables = {}
     for name in TABLES:
         frame = (
-            pd.DataFrame(rows.get(name, []), columns=[f.name for f in TABLES[name].fields])
-            if not rows.get(name)
-            else pd.DataFrame(rows[name])
+            pd.DataFrame(rows[name]) if rows.get(name) else pd.DataFrame(columns=[f.name for f in TABLES[name].fields])
         )
         result = validate_table(name, frame, known if name != "leads" else None)
         assert not result.errors, result.errors

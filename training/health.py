@@ -37,8 +37,6 @@ class TrainingResult:
     artifact: HealthArtifact
     metrics: dict[str, float]
     params: dict[str, object]
-    train_rows: int
-    test_rows: int
 
 
 def time_split(
@@ -108,4 +106,4 @@ def train_health(tables: dict[str, pd.DataFrame], *, progress: bool = True) -> T
         "test_snapshots": float(test.sum()),
     }
     artifact.metrics = metrics
-    return TrainingResult(artifact, metrics, {**PARAMS, "num_rounds": NUM_ROUNDS}, int(train.sum()), int(test.sum()))
+    return TrainingResult(artifact, metrics, {**PARAMS, "num_rounds": NUM_ROUNDS})

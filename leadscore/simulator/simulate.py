@@ -31,9 +31,6 @@ PAGE_MIX = {
     "spam": [0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.2, 0.3],
 }
 STAGE_WEB_INTENSITY = np.array([0.6, 0.8, 1.0, 1.2, 1.2, 1.7, 1.5, 1.4])
-ACT_CHANNELS = ["电话", "微信", "邮件", "拜访", "演示", "会议", "短信"]
-ACTOR_ROLES = ["销售", "售前", "市场", "客服", "管理层"]
-CONTACT_ROLES = ["采购经理", "技术负责人", "设备科主任", "财务处长", "总经理"]
 ATTACHMENTS = ["方案", "报价单", "测试报告", "演示确认单", "技术协议", "合同", "付款凭证", "物流单"]
 # Attachment that evidences entering a stage.
 STAGE_EVIDENCE = {3: "方案", 5: "报价单", 6: "技术协议", 7: "合同"}
