@@ -172,6 +172,12 @@ class FeaturePipeline:
 
     def fit_transform(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
         """Features of training snapshots; text-model features are out-of-fold (grouped by lead)."""
+        return self.fit_transform_with_details(tables, snapshots, y)[0]
+
+    def fit_transform_with_details(
+        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, y: np.ndarray
+    ) -> tuple[pd.DataFrame, SnapshotTexts]:
+        """`fit_transform`, also returning the snapshot texts (for models that read notes themselves)."""
         self.history_ = _history(tables)
         features, texts, _ = raw_features(tables, snapshots, None, self.screening)
         y = np.asarray(y)
@@ -185,7 +191,7 @@ class FeaturePipeline:
         self.category_levels_ = {
             c: sorted(features[c].dropna().astype(str).value_counts().loc[lambda s: s >= 5].index) for c in CATEGORICAL
         }
-        return self._finish(features)
+        return self._finish(features), texts
 
     def _fit_text_model(self, name, text: pd.Series, target, groups, usable) -> np.ndarray:
         usable = np.ones(len(text), dtype=bool) if usable is None else usable

@@ -1,0 +1,1 @@
+"""Fitted models that scoring needs (no training-only code): pickled into the versioned artifact."""
