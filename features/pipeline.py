@@ -22,7 +22,7 @@ from features.rules import PROFILE_FIELDS, health_radar, lead_activity_index
 from features.screening import ScreeningConfig, screening_features
 from features.text import OutOfFoldTextClassifier, lexicon_counts, normalize_series
 
-FEATURE_SET_VERSION = "features-2"
+FEATURE_SET_VERSION = "features-3"
 DAY = pd.Timedelta(days=1)
 LAST_NOTES = 10  # the notes a text model reads: the latest ten at as_of
 STAGE_RANK = {s: i for i, s in enumerate(TABLES["stage_changes"].fields[2].choices)}

@@ -1,7 +1,7 @@
-"""The versioned model artifact: feature pipeline version, vocabularies and booster, scored one way everywhere.
+"""The versioned model artifact: feature pipeline, vocabularies and every model, scored one way everywhere.
 
 Training writes it, MLflow logs it as a pyfunc (so `mlflow models serve` works on it), BentoML imports
-it, and the service, batch scoring and tests all score through `HealthArtifact.score_request`.
+it, and the service, batch scoring and tests all score through `LeadArtifact.score_request`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -20,9 +19,13 @@ import pandas as pd
 from features.catalogue import FEATURES
 from features.contract import ContractError, request_to_tables
 from features.pipeline import FEATURE_SET_VERSION, FeaturePipeline
+from leadscore.models.closedate import CloseDateModel
+from leadscore.models.health import HealthModel
+from leadscore.models.intent import IntentModel
+from leadscore.models.stage import StageModel
 from leadscore.tiers import TierThresholds
 
-MODEL_FILE, PIPELINE_FILE, META_FILE = "health_model.txt", "feature_pipeline.pkl", "meta.json"
+ARTIFACT_FILE, META_FILE = "models.pkl", "meta.json"
 RADAR = ["radar_information", "radar_timeliness", "radar_need_clarity", "radar_industry_match", "radar_interaction"]
 CHECKLIST = ["checklist_first_call", "checklist_wechat", "checklist_need_tagged", "checklist_complete"]
 SCREENING = [
@@ -33,6 +36,7 @@ SCREENING = [
     "screen_job_seeker_text",
     "screen_competitor_email",
 ]
+CLOSED_STAGE = {"won": "赢单", "lost": "丢单"}
 
 
 class ArtifactError(RuntimeError):
@@ -40,9 +44,15 @@ class ArtifactError(RuntimeError):
 
 
 @dataclass
-class HealthArtifact:
-    booster: lgb.Booster
+class LeadArtifact:
+    """Everything scoring needs, versioned together: the fitted feature pipeline (vocabularies, category
+    levels, text models), the calibrated health model, the stage, close-date and intent models."""
+
     pipeline: FeaturePipeline
+    health: HealthModel
+    stage: StageModel | None = None
+    closedate: CloseDateModel | None = None
+    intent: IntentModel | None = None
     code_revision: str = "unknown"
     metrics: dict[str, float] = field(default_factory=dict)
     model_version: str = "unregistered"
@@ -55,47 +65,58 @@ class HealthArtifact:
     def save(self, directory: str | Path) -> Path:
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(path / MODEL_FILE)
-        with open(path / PIPELINE_FILE, "wb") as handle:
-            pickle.dump(self.pipeline, handle)
+        models = {name: getattr(self, name) for name in ("pipeline", "health", "stage", "closedate", "intent")}
+        with open(path / ARTIFACT_FILE, "wb") as handle:
+            pickle.dump(models, handle)
         meta = {
             "feature_set_version": self.feature_set_version,
             "code_revision": self.code_revision,
             "features": FEATURES,
+            "models": sorted(name for name, model in models.items() if model is not None),
+            "intent_labels": list(self.intent.labels) if self.intent is not None else None,
             "metrics": self.metrics,
         }
         (path / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2))
         return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> HealthArtifact:
+    def load(cls, directory: str | Path) -> LeadArtifact:
         path = Path(directory)
         try:
             meta = json.loads((path / META_FILE).read_text())
-            booster = lgb.Booster(model_file=str(path / MODEL_FILE))
-            with open(path / PIPELINE_FILE, "rb") as handle:
-                pipeline = pickle.load(handle)
-        except (OSError, ValueError, EOFError, pickle.UnpicklingError, lgb.basic.LightGBMError) as exc:
+            if meta.get("feature_set_version") != FEATURE_SET_VERSION:
+                raise ArtifactError(
+                    f"model artifact at {path} was built for feature set {meta.get('feature_set_version')!r}, "
+                    f"this code computes {FEATURE_SET_VERSION!r}: retrain or install the matching version"
+                )
+            with open(path / ARTIFACT_FILE, "rb") as handle:
+                models = pickle.load(handle)
+        except (OSError, ValueError, EOFError, AttributeError, ImportError, pickle.UnpicklingError) as exc:
             raise ArtifactError(f"model artifact at {path} is missing or corrupt: {exc}") from exc
-        if meta.get("feature_set_version") != FEATURE_SET_VERSION:
-            raise ArtifactError(
-                f"model artifact at {path} was built for feature set {meta.get('feature_set_version')!r}, "
-                f"this code computes {FEATURE_SET_VERSION!r}: retrain or install the matching version"
-            )
-        return cls(booster, pipeline, meta.get("code_revision", "unknown"), meta.get("metrics", {}))
+        return cls(**models, code_revision=meta.get("code_revision", "unknown"), metrics=meta.get("metrics", {}))
+
+    def warm_up(self) -> LeadArtifact:
+        """Load what the first request would otherwise wait for (jieba's dictionaries, the owner index)."""
+        self.pipeline.warm_up()
+        if self.stage is not None:
+            self.stage.text_model_.model_.words.tokenizer.warm_up()
+        if self.intent is not None:
+            self.intent.predict_proba(["你好，想了解一下价格"])
+        return self
 
     def predict_features(self, features: pd.DataFrame) -> np.ndarray:
-        """P(won within 90 days) for rows of the feature pipeline's output."""
-        return self.booster.predict(features[FEATURES])
+        """Calibrated P(won within 90 days) for rows of the feature pipeline's output."""
+        return self.health.predict(features)
 
     def predict(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> np.ndarray:
         return self.predict_features(self.pipeline.transform(tables, snapshots))
 
     def score_tables(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> list[dict[str, Any]]:
-        """One answer per snapshot: score, probability, rule indices and screening flags."""
-        features, _, details = self.pipeline.transform_with_details(tables, snapshots)
+        """One answer per snapshot: health, stage, close date, intent, rule indices and screening flags."""
+        features, texts, details = self.pipeline.transform_with_details(tables, snapshots)
         probability = self.predict_features(features)
         tiers = self.tiers.tier(100 * probability)
+        extras = self._model_answers(tables, snapshots, features, texts)
         answers = []
         for i, lead_id in enumerate(snapshots["lead_id"].tolist()):
             row = features.iloc[i]
@@ -105,6 +126,7 @@ class HealthArtifact:
                     "health_score": round(100 * float(probability[i]), 1),
                     "win_probability": round(float(probability[i]), 4),
                     "tier": tiers[i],
+                    **{name: values[i] for name, values in extras.items()},
                     "activity_index": float(row["lai"]),
                     "health_radar": {name.removeprefix("radar_"): float(row[name]) for name in RADAR},
                     "golden_checklist": {name.removeprefix("checklist_"): bool(row[name]) for name in CHECKLIST},
@@ -115,6 +137,22 @@ class HealthArtifact:
                 }
             )
         return answers
+
+    def _model_answers(self, tables, snapshots, features, texts) -> dict[str, list[dict[str, Any]]]:
+        """Per snapshot: the stage, close-date and intent answers of the models this artifact carries."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        if self.stage is not None:
+            out["stage"] = stage_answers(self.stage, tables, snapshots, features, texts)
+        if self.closedate is not None:
+            out["close_date"] = close_date_answers(self.closedate.predict(features), snapshots["as_of"])
+        if self.intent is not None:
+            form = snapshots["lead_id"].map(tables["leads"].set_index("lead_id")["form_text"]).fillna("")
+            proba = self.intent.predict_proba(form.astype(str).tolist())
+            out["intent"] = [
+                {"intent": str(p.idxmax()), "confidence": round(float(p.max()), 4), "probabilities": _rounded(p)}
+                for _, p in proba.iterrows()
+            ]
+        return out
 
     def score_request(self, request: dict[str, Any]) -> dict[str, Any]:
         """Answer the contract's online request: a result per valid lead, an error entry per invalid one."""
@@ -145,11 +183,60 @@ def _problems_by_lead(problems) -> dict[str | None, list[dict[str, str]]]:
     return grouped
 
 
-class HealthPyfunc(mlflow.pyfunc.PythonModel):
+def _rounded(row: pd.Series) -> dict[str, float]:
+    return {str(k): round(float(v), 4) for k, v in row.items()}
+
+
+def stage_answers(model: StageModel, tables, snapshots, features, texts) -> list[dict[str, Any]]:
+    """Inferred stage with probabilities and the mismatch flag; a lead closed by as_of is 赢单 / 丢单."""
+    predicted = model.predict(features, texts).reset_index(drop=True)
+    proba = model.predict_proba(features, texts).reset_index(drop=True)
+    outcomes = tables["outcomes"].drop_duplicates("lead_id")[["lead_id", "status", "closed_at"]]
+    known = snapshots[["lead_id", "as_of"]].reset_index(drop=True).merge(outcomes, on="lead_id", how="left")
+    closed = (known["closed_at"] <= pd.to_datetime(known["as_of"])).fillna(False).to_numpy(bool)
+    answers = []
+    for i in range(len(predicted)):
+        recorded = predicted["recorded_stage"].iat[i]
+        recorded = None if pd.isna(recorded) else str(recorded)
+        if closed[i] and known["status"].iat[i] in CLOSED_STAGE:
+            stage = CLOSED_STAGE[known["status"].iat[i]]
+            answers.append({"inferred": stage, "confidence": 1.0, "probabilities": {stage: 1.0},
+                            "recorded": recorded, "mismatch": False})  # fmt: skip
+            continue
+        answers.append(
+            {
+                "inferred": str(predicted["inferred_stage"].iat[i]),
+                "confidence": round(float(predicted["confidence"].iat[i]), 4),
+                "probabilities": _rounded(proba.iloc[i]),
+                "recorded": recorded,
+                "mismatch": bool(predicted["mismatch"].iat[i]),
+            }
+        )
+    return answers
+
+
+def close_date_answers(predicted: pd.DataFrame, as_of: pd.Series) -> list[dict[str, Any]]:
+    """P(won within 30 / 60 / 90 days) and the expected win date if it is won within 90 days."""
+    as_of = pd.to_datetime(as_of).reset_index(drop=True)
+    won = [c for c in predicted.columns if c.startswith("p_won_")]
+    answers = []
+    for i, row in enumerate(predicted.reset_index(drop=True).itertuples(index=False)):
+        values = row._asdict()
+        expected = as_of.iat[i] + pd.Timedelta(days=float(values["expected_close_days"]))
+        answers.append(
+            {
+                **{f"won_within_{c.removeprefix('p_won_')}d": round(float(values[c]), 4) for c in won},
+                "expected_close_date_if_won": expected.date().isoformat(),
+            }
+        )
+    return answers
+
+
+class LeadPyfunc(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc: one row per lead (contract fields, `as_of`, event lists as JSON strings)."""
 
     def load_context(self, context) -> None:
-        self.artifact = HealthArtifact.load(context.artifacts["health"])
+        self.artifact = LeadArtifact.load(context.artifacts["leadscore"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frames = []
@@ -158,12 +245,21 @@ class HealthPyfunc(mlflow.pyfunc.PythonModel):
         ):
             leads = [_row_to_lead(r) for r in rows.drop(columns="as_of", errors="ignore").to_dict(orient="records")]
             answer = self.artifact.score_request({"as_of": as_of or None, "leads": leads})
-            frames.append(
-                pd.DataFrame(answer["results"])[["lead_id", "health_score", "win_probability", "model_version"]]
-            )
+            frames.append(pd.DataFrame([flat_answer(result) for result in answer["results"]]))
             if answer["errors"]:
                 raise ContractError(json.dumps(answer["errors"], ensure_ascii=False))
         return pd.concat(frames, ignore_index=True)
+
+
+def flat_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """One lead's answer as a flat row (for tables and the pyfunc's signature): the headline fields."""
+    row = {k: answer[k] for k in ("lead_id", "health_score", "win_probability", "tier")}
+    if "stage" in answer:
+        row |= {"inferred_stage": answer["stage"]["inferred"], "stage_mismatch": answer["stage"]["mismatch"]}
+    row |= answer.get("close_date", {})
+    if "intent" in answer:
+        row |= {"intent": answer["intent"]["intent"], "intent_confidence": answer["intent"]["confidence"]}
+    return row | {"model_version": answer["model_version"]}
 
 
 def _row_to_lead(row: dict[str, Any]) -> dict[str, Any]:

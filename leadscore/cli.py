@@ -48,25 +48,60 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from training.health import train_health
-    from training.registry import import_champion_to_bentoml, log_and_register
+    if args.flat:
+        return _train_flat(args)
+    if not args.data:
+        raise ValueError("--data is required (a directory of contract tables), or pass --flat CONFIG")
+    from training.gate import publish_gate
+    from training.registry import current_champion, import_champion_to_bentoml, log_and_register
+    from training.train import MODEL_NAME, train_models
 
     settings = Settings.from_env()
-    result = train_health(_load(args.data).tables)
-    run_id, version = log_and_register(result, settings, data_description=str(Path(args.data).resolve()))
-    tag = import_champion_to_bentoml(settings)
+    tables = _load(args.data).tables
+    labels = args.intent_labels or Path(args.data) / "labels" / "intent.csv"
+    if not Path(labels).exists():
+        if args.intent_labels:
+            raise FileNotFoundError(f"intent labels {labels} not found")
+        print(f"no labelled intent CSV at {labels}: training without the intent model (pass --intent-labels)")
+        labels = None
+    result = train_models(tables, intent_labels=labels)
+    audit = result.evaluation["audit"]
+    for row in audit[audit["flagged"]].itertuples():
+        print(f"leakage audit: {row.feature}: {row.reason}")
+    holdout = result.holdout
+    gate = publish_gate(
+        holdout.y, holdout.gate_scores(), MODEL_NAME, current_champion(settings), tables, holdout.snapshots
+    )
+    run_id, version = log_and_register(result, settings, str(Path(args.data).resolve()), gate)
     print("metrics (time-held-out): " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))
-    print(f"MLflow run {run_id}; registered {settings.model_name} version {version} as champion")
-    print(f"MLflow store: {settings.tracking_uri}; BentoML model: {tag}")
+    print(f"publish gate: {gate.decision}")
+    for reason in gate.reasons:
+        print(f"  {reason}")
+    print(f"MLflow run {run_id}; registered {settings.model_name} version {version}")
+    if gate.promote:
+        print(f"BentoML model: {import_champion_to_bentoml(settings)}")
+    print(f"MLflow store: {settings.tracking_uri} (report: run {run_id}, artifacts report/report.html)")
+    return 0
+
+
+def _train_flat(args: argparse.Namespace) -> int:
+    from training.flat import train_flat
+    from training.registry import log_flat_run
+
+    result = train_flat(args.flat, data_path=args.data)
+    for row in result.audit[result.audit["flagged"]].itertuples():
+        print(f"leakage audit: {row.feature}: {row.reason}")
+    print("metrics (5-fold): " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float)))
+    print(f"MLflow run {log_flat_run(result, Settings.from_env())}")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from training.oracle import compare_with_oracle
-    from training.registry import load_champion
+    from training.evaluate import evaluate_champion
 
-    figures = compare_with_oracle(load_champion(Settings.from_env()), args.data)
-    print(json.dumps(figures, indent=2))
+    out = evaluate_champion(Settings.from_env(), args.data)
+    print(json.dumps(out["headline"], ensure_ascii=False, indent=2))
+    print(f"report: {out['report']} (also logged to MLflow run {out['run_id']})")
     return 0
 
 
@@ -102,7 +137,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     data = settings.home / "demo-data"
     _cmd_simulate(argparse.Namespace(leads=args.leads, seed=args.seed, out=str(data), format="csv"))
-    _cmd_train(argparse.Namespace(data=str(data)))
+    _cmd_train(argparse.Namespace(data=str(data), intent_labels=None, flat=None))
     request_file = settings.home / "example_request.json"
     request_file.write_text(json.dumps(example_request(data), ensure_ascii=False, indent=2))
     server = subprocess.Popen(serve_command(args.port, "127.0.0.1"))
@@ -149,12 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="directory of contract tables")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("train", help="train the health model, track it in MLflow and hand it to BentoML")
-    p.add_argument("--data", required=True, help="directory of contract tables")
+    p = sub.add_parser("train", help="train the models, track them in MLflow, gate and hand them to BentoML")
+    p.add_argument("--data", help="directory of contract tables (or, with --flat, the flat table's path)")
+    p.add_argument("--intent-labels", help="labelled CSV of form texts (text,label); default DATA/labels/intent.csv")
+    p.add_argument("--flat", metavar="CONFIG", help="train on one flat table described by a JSON config")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="compare the champion with the simulator's oracle on a simulated export")
-    p.add_argument("--data", required=True, help="a simulated export (with truth/) not used in training")
+    p = sub.add_parser("evaluate", help="evaluate the champion on an export (time split, baselines, oracle, report)")
+    p.add_argument("--data", required=True, help="an export not used in training (a simulated one adds the oracle)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("serve", help="start the BentoML scoring service")

@@ -1,1 +1,3 @@
 """The BentoML scoring service."""
+
+import features  # noqa: F401 - first, so OpenMP waits passively before LightGBM loads (features/__init__.py)

@@ -13,7 +13,7 @@ import bentoml
 from pydantic import Field
 
 from features.contract import ContractError
-from leadscore.artifact import HealthArtifact
+from leadscore.artifact import LeadArtifact
 from leadscore.settings import HEALTH_MODEL_NAME
 from leadscore.tiers import TierThresholds
 
@@ -23,11 +23,11 @@ class LeadScoring:
     def __init__(self) -> None:
         tag = os.environ.get("LEADSCORE_MODEL_TAG", f"{HEALTH_MODEL_NAME}:latest")
         self.bento_model = bentoml.models.get(tag)
-        artifact: HealthArtifact = bentoml.mlflow.load_model(self.bento_model).unwrap_python_model().artifact
+        artifact: LeadArtifact = bentoml.mlflow.load_model(self.bento_model).unwrap_python_model().artifact
         registry_version = self.bento_model.info.metadata.get("mlflow_version", "?")
         artifact.model_version = f"{HEALTH_MODEL_NAME}/{registry_version} ({self.bento_model.tag.version})"
         artifact.tiers = TierThresholds.from_env()
-        artifact.pipeline.warm_up()  # at start-up, not on the first request
+        artifact.warm_up()  # at start-up, not on the first request
         self.artifact = artifact
 
     @bentoml.api(route="/score")
@@ -36,7 +36,8 @@ class LeadScoring:
         leads: Annotated[list[dict[str, Any]], Field(description="a leads row plus optional event lists each")],
         as_of: Annotated[str | None, Field(description="ISO 8601; default now; no offset = Asia/Shanghai")] = None,
     ) -> dict[str, Any]:
-        """Health score and win probability per lead; an error entry per invalid lead."""
+        """Per lead: health score, tier, real stage, close-date probabilities, intent, rule indices, screening;
+        an error entry per invalid lead."""
         try:
             return self.artifact.score_request({"as_of": as_of, "leads": leads})
         except ContractError as exc:

@@ -19,6 +19,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["BENTOML_HOME"] = str(home / "bentoml")
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ["TQDM_DISABLE"] = "1"
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see features/__init__.py
 
 
 @pytest.fixture(scope="session")
@@ -39,17 +40,21 @@ def tables(sim_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def trained(tables):
-    """Train, log to MLflow (SQLite store), register as champion and import into BentoML."""
+def trained(sim_dir, tables):
+    """Train every model, pass the gate (no champion yet), log to MLflow (SQLite store), register as
+    champion and import into BentoML."""
     from leadscore.settings import Settings
-    from training.health import train_health
-    from training.registry import import_champion_to_bentoml, log_and_register
+    from training.gate import publish_gate
+    from training.registry import current_champion, import_champion_to_bentoml, log_and_register
+    from training.train import MODEL_NAME, train_models
 
     settings = Settings.from_env()
-    result = train_health(tables, progress=False)
-    run_id, version = log_and_register(result, settings, data_description="test world seed 11")
+    result = train_models(tables, intent_labels=sim_dir / "labels" / "intent.csv", progress=False)
+    h = result.holdout
+    gate = publish_gate(h.y, h.gate_scores(), MODEL_NAME, current_champion(settings), tables, h.snapshots)
+    run_id, version = log_and_register(result, settings, "test world seed 11", gate)
     tag = import_champion_to_bentoml(settings)
-    return {"settings": settings, "result": result, "run_id": run_id, "version": version, "tag": tag}
+    return {"settings": settings, "result": result, "run_id": run_id, "version": version, "tag": tag, "gate": gate}
 
 
 def free_port() -> int:

@@ -1,26 +1,24 @@
-"""The health model: P(won within 90 days of as_of), trained on point-in-time snapshots."""
+"""The health model: P(won within 90 days of as_of), trained on point-in-time snapshots and calibrated."""
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
 from features.catalogue import FEATURES
-from features.pipeline import FeaturePipeline
-from features.snapshots import make_snapshots
-from leadscore.artifact import HealthArtifact
+from leadscore.models.health import HealthModel
 
 PARAMS = {
     "objective": "binary",
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_child_samples": 40,
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "min_child_samples": 100,
     "feature_fraction": 0.9,
     "bagging_fraction": 0.9,
     "bagging_freq": 1,
@@ -29,14 +27,8 @@ PARAMS = {
     "num_threads": 2,
     "seed": 0,
 }
-NUM_ROUNDS = 300
-
-
-@dataclass
-class TrainingResult:
-    artifact: HealthArtifact
-    metrics: dict[str, float]
-    params: dict[str, object]
+NUM_ROUNDS = 500  # smaller, slower trees: +0.003 AUC on a later period, measured (docs/models.md)
+CALIBRATION_FOLDS = 4
 
 
 def time_split(
@@ -69,41 +61,30 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
     return float((frame["n"] * (frame["p"] - frame["y"]).abs()).sum() / len(p))
 
 
-def train_health(tables: dict[str, pd.DataFrame], *, progress: bool = True) -> TrainingResult:
-    """Snapshots -> features (fitted on the training period only) -> LightGBM, evaluated on a later period.
-    Not yet calibrated: a time-held-out isotonic step made test ECE worse on the simulator (issue 4)."""
-    snapshots = make_snapshots(tables)
-    train, test = time_split(snapshots)
-    if train.sum() < 100 or test.sum() < 50:
-        raise ValueError(
-            f"too little history to train: {int(train.sum())} training and {int(test.sum())} test snapshots "
-            "(need at least 100 and 50); export more leads or a longer period"
+def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    fit = LogisticRegression(C=1e6, max_iter=1000).fit(margin[:, None], y)
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+def fit_health(
+    features: pd.DataFrame, y: np.ndarray, groups: np.ndarray, *, folds: int = CALIBRATION_FOLDS, progress: bool = True
+) -> HealthModel:
+    """LightGBM on all rows, calibrated by Platt on cross-fitted (grouped by lead) out-of-fold log-odds.
+
+    Why cross-fitted and not the latest period: the latest period holds the oldest leads, older than any
+    the earlier period's booster saw, so a time-held-out calibrator learned the booster's extrapolation
+    error rather than its calibration (ECE 0.054 vs 0.029 uncalibrated, docs/models.md). Folds are grouped
+    by lead, so a lead's other snapshots never calibrate its own prediction.
+    """
+    y = np.asarray(y, dtype=int)
+    bar = tqdm(total=NUM_ROUNDS * (folds + 1), desc="health model", disable=not progress, unit="tree")
+    update = [lambda env: bar.update(1)]
+    margin = np.zeros(len(y))
+    for fit_rows, held_out in GroupKFold(folds).split(features, y, groups):
+        booster = lgb.train(
+            PARAMS, lgb.Dataset(features.iloc[fit_rows][FEATURES], y[fit_rows]), NUM_ROUNDS, callbacks=update
         )
-    y = snapshots["won_within"].to_numpy(int)
-    train_snaps = snapshots[train].reset_index(drop=True)
-    test_snaps = snapshots[test].reset_index(drop=True)
-    pipeline = FeaturePipeline()
-    x_train = pipeline.fit_transform(tables, train_snaps, y[train])
-    x_test = pipeline.transform(tables, test_snaps)
-    bar = tqdm(total=NUM_ROUNDS, desc="training health model", disable=not progress, unit="tree")
-    booster = lgb.train(
-        PARAMS,
-        lgb.Dataset(x_train[FEATURES], y[train]),
-        num_boost_round=NUM_ROUNDS,
-        callbacks=[lambda env: bar.update(1)],
-    )
+        margin[held_out] = booster.predict(features.iloc[held_out][FEATURES], raw_score=True)
+    booster = lgb.train(PARAMS, lgb.Dataset(features[FEATURES], y), NUM_ROUNDS, callbacks=update)
     bar.close()
-    artifact = HealthArtifact(booster, pipeline, code_revision=code_revision())
-    p_test, y_test = artifact.predict_features(x_test), y[test]
-    metrics = {
-        "test_auc": float(roc_auc_score(y_test, p_test)),
-        "test_pr_auc": float(average_precision_score(y_test, p_test)),
-        "test_brier": float(np.mean((p_test - y_test) ** 2)),
-        "test_ece": expected_calibration_error(p_test, y_test),
-        "test_mean_prediction": float(p_test.mean()),
-        "test_positive_rate": float(y_test.mean()),
-        "train_snapshots": float(train.sum()),
-        "test_snapshots": float(test.sum()),
-    }
-    artifact.metrics = metrics
-    return TrainingResult(artifact, metrics, {**PARAMS, "num_rounds": NUM_ROUNDS})
+    return HealthModel(booster, *_platt(margin, y))

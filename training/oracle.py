@@ -8,12 +8,13 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.contract import load_export
-from leadscore.artifact import HealthArtifact
+from leadscore.artifact import LeadArtifact
 from leadscore.simulator.realism import won_within
+from training.health import expected_calibration_error
 
 
-def compare_with_oracle(artifact: HealthArtifact, data_dir: str | Path, horizon_days: int = 90) -> dict[str, float]:
-    """Model AUC, oracle AUC and oracle share = (model - 0.5) / (oracle - 0.5) for 90-day wins."""
+def compare_with_oracle(artifact: LeadArtifact, data_dir: str | Path, horizon_days: int = 90) -> dict[str, float]:
+    """Model and oracle AUC and ECE, and oracle share = (model - 0.5) / (oracle - 0.5), for 90-day wins."""
     tables = load_export(data_dir).tables
     snapshots = pd.read_parquet(Path(data_dir) / "truth" / "snapshots.parquet")
     matured = snapshots[snapshots["matured"]].reset_index(drop=True)
@@ -28,4 +29,7 @@ def compare_with_oracle(artifact: HealthArtifact, data_dir: str | Path, horizon_
         "model_auc": float(model_auc),
         "oracle_auc": float(oracle_auc),
         "oracle_share": float((model_auc - 0.5) / (oracle_auc - 0.5)),
+        # On this few rows even the oracle's ECE is not 0: its figure is the noise floor for the model's.
+        "model_ece": expected_calibration_error(model, label.astype(int)),
+        "oracle_ece": expected_calibration_error(matured["p_won_90"].to_numpy(), label.astype(int)),
     }

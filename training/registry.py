@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
+import pickle
 import tempfile
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from leadscore.artifact import HealthArtifact, HealthPyfunc
+from leadscore.artifact import ArtifactError, LeadArtifact, LeadPyfunc
 from leadscore.settings import Settings
-from training.health import TrainingResult
+from training.gate import GateDecision
+from training.report import build_report
+from training.train import TrainingResult
+
+logger = logging.getLogger(__name__)
 
 EXPERIMENT = "leadscore"
 CHAMPION = "champion"
@@ -42,19 +49,43 @@ INPUT_EXAMPLE = pd.DataFrame(
 )
 
 
-def _experiment(settings: Settings) -> str:
+def experiment(settings: Settings, name: str = EXPERIMENT) -> str:
+    """The experiment's id, created with its artifacts under LEADSCORE_HOME (not the working directory)."""
     mlflow.set_tracking_uri(settings.tracking_uri)
-    existing = mlflow.get_experiment_by_name(EXPERIMENT)
+    existing = mlflow.get_experiment_by_name(name)
     if existing:
         return existing.experiment_id
     settings.artifact_root.mkdir(parents=True, exist_ok=True)
-    return mlflow.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root.as_uri())
+    return mlflow.create_experiment(name, artifact_location=(settings.artifact_root / name).as_uri())
 
 
-def log_and_register(result: TrainingResult, settings: Settings, data_description: str) -> tuple[str, str]:
-    """Log params, metrics and the pyfunc artifact; register it and make it champion. Returns (run_id, version)."""
+def version_hint(settings: Settings) -> str:
+    """The version number this run's model will get (for the report's title)."""
+    try:
+        versions = MlflowClient(settings.tracking_uri).search_model_versions(f"name='{settings.model_name}'")
+    except MlflowException:
+        return "1"
+    return str(1 + max((int(v.version) for v in versions), default=0))
+
+
+def current_champion(settings: Settings) -> LeadArtifact | None:
+    """The registry's champion, or None if there is none yet (or it cannot be loaded any more)."""
+    try:
+        return load_champion(settings)
+    except MlflowException:
+        return None
+    except ArtifactError as exc:  # built by an older feature set: the new model may replace it
+        logger.warning("the current champion cannot be loaded (%s); it is treated as absent", exc)
+        return None
+
+
+def log_and_register(
+    result: TrainingResult, settings: Settings, data_description: str, gate: GateDecision
+) -> tuple[str, str]:
+    """Log params, metrics, the report with its plots, the leakage audit, the gate's decision and the pyfunc
+    artifact; register it, and make it champion only if the gate promoted it. Returns (run_id, version)."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    experiment_id = _experiment(settings)
+    experiment_id = experiment(settings)
     with mlflow.start_run(experiment_id=experiment_id) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params({k: v for k, v in result.params.items()})
         mlflow.log_params(
@@ -65,21 +96,30 @@ def log_and_register(result: TrainingResult, settings: Settings, data_descriptio
             }
         )
         mlflow.log_metrics(result.metrics)
-        artifact_dir = result.artifact.save(Path(tmp) / "health")
-        pyfunc = HealthPyfunc()
+        mlflow.set_tags({"gate.decision": gate.decision, "gate.promote": str(gate.promote)})
+        mlflow.log_dict(gate.as_dict(), "gate.json")
+        audit = result.evaluation.get("audit")
+        if audit is not None:
+            mlflow.log_text(audit.to_csv(index=False), "leakage_audit.csv")
+        sections = {**result.evaluation, "gate": gate.as_dict(), "data": data_description}
+        title = f"leadscore 训练评估 (时间切分留出集) {settings.model_name}/{version_hint(settings)}"
+        report = build_report({"title": title, **sections}, Path(tmp) / "report")
+        mlflow.log_artifacts(str(report.html.parent), "report")
+        artifact_dir = result.artifact.save(Path(tmp) / "leadscore")
+        pyfunc = LeadPyfunc()
         pyfunc.artifact = result.artifact
         output_example = pyfunc.predict(None, INPUT_EXAMPLE)
         info = mlflow.pyfunc.log_model(
-            name="health",
-            python_model=HealthPyfunc(),
-            artifacts={"health": str(artifact_dir)},
+            name="leadscore",
+            python_model=LeadPyfunc(),
+            artifacts={"leadscore": str(artifact_dir)},
             signature=infer_signature(INPUT_EXAMPLE, output_example),
             input_example=INPUT_EXAMPLE,
             registered_model_name=settings.model_name,
         )
     version = str(info.registered_model_version)
-    client = MlflowClient(settings.tracking_uri)
-    client.set_registered_model_alias(settings.model_name, CHAMPION, version)
+    if gate.promote:
+        MlflowClient(settings.tracking_uri).set_registered_model_alias(settings.model_name, CHAMPION, version)
     return run.info.run_id, version
 
 
@@ -103,7 +143,7 @@ def import_champion_to_bentoml(settings: Settings) -> str:
     return str(bento_model.tag)
 
 
-def load_champion(settings: Settings) -> HealthArtifact:
+def load_champion(settings: Settings) -> LeadArtifact:
     """The registry's champion as an artifact (for evaluation and batch work in the training side)."""
     mlflow.set_tracking_uri(settings.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}")
@@ -111,3 +151,18 @@ def load_champion(settings: Settings) -> HealthArtifact:
     version = MlflowClient(settings.tracking_uri).get_model_version_by_alias(settings.model_name, CHAMPION)
     artifact.model_version = f"{settings.model_name}/{version.version}"
     return artifact
+
+
+def log_flat_run(result, settings: Settings) -> str:
+    """A flat-export training run (its metrics, audit and fitted model) in its own MLflow experiment. It is
+    not registered: the scoring service serves CRM exports, not flat tables."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with mlflow.start_run(experiment_id=experiment(settings, f"{EXPERIMENT}-flat")) as run:
+        mlflow.log_params({"config": json.dumps(result.config.to_dict(), ensure_ascii=False)[:5000]})
+        mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)})
+        mlflow.log_text(result.audit.to_csv(index=False), "leakage_audit.csv")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "flat_model.pkl"
+            path.write_bytes(pickle.dumps(result.model))
+            mlflow.log_artifact(str(path))
+    return run.info.run_id

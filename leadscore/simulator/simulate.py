@@ -150,7 +150,9 @@ def simulate(
     truth = _truth_tables(leads, reps, chains, timeline.frame(), start)
     snapshots, counterfactuals = _oracle(captured, n_snap, start, days, oracle_replicates, seed, progress)
     truth["snapshots"], truth["counterfactuals"] = snapshots, counterfactuals
-    return _write(out_dir, tables, truth, table_format, seed, n_leads, start)
+    summary = _write(out_dir, tables, truth, table_format, seed, n_leads, start)
+    _write_intent_labels(Path(out_dir), tables["leads"], truth["leads"], seed)
+    return summary
 
 
 def _emit_day(day, chains, ev, created_t, first_touch_t, note_quality, leads, close_t, activities, web, timeline, rng):
@@ -474,8 +476,28 @@ def _form_texts(contract: pd.DataFrame, leads: pd.DataFrame, rng: np.random.Gene
             contract["city"].iat[i],
             float(contract["budget_cny"].iat[i]) if pd.notna(contract["budget_cny"].iat[i]) else np.nan,
             rng,
+            phone=contract["phone"].iat[i],
         )
     return out
+
+
+INTENT_LABEL_SAMPLE = 3000
+
+
+def _write_intent_labels(out: Path, leads: pd.DataFrame, truth_leads: pd.DataFrame, seed: int) -> None:
+    """labels/intent.csv: a random sample of form texts labelled with their intent, as a customer's hand-labelled
+    file would be (raw text, phones unmasked; empty forms skipped: there is nothing to label). Not a contract
+    table; its own random stream, so writing it changes nothing else."""
+    text = leads["form_text"].fillna("").astype(str)
+    has_text = np.flatnonzero(text.str.strip().to_numpy() != "")
+    rng = np.random.default_rng([seed, 4])
+    pick = rng.choice(has_text, min(INTENT_LABEL_SAMPLE, len(has_text)), replace=False)
+    labels = truth_leads.set_index("lead_id")["true_intent"]
+    sample = pd.DataFrame(
+        {"text": text.to_numpy()[pick], "label": labels.loc[leads["lead_id"].to_numpy()[pick]].to_numpy()}
+    )
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    sample.to_csv(out / "labels" / "intent.csv", index=False)
 
 
 def _truth_tables(leads, reps, chains, timeline, start) -> dict[str, pd.DataFrame]:

@@ -23,20 +23,26 @@ PRODUCTS = {
 }
 DEFAULT_PRODUCTS = ["设备", "产品", "解决方案", "PLC", "传感器"]
 
+# Each intent's own templates. They share vocabulary on purpose: 询价 asks about 参数 too, 产品咨询 about
+# 价格, 招商代理 about 代理价 and 拿货价, 售后维修 and 技术支持 both about 报错 and 上门.
 _FORM_TEMPLATES = {
     "询价": [
-        "你好，想询问{product}报价，预算{budget}左右",
+        "想询问{product}报价，预算{budget}左右",
         "请问{product}多少钱？需要{qty}台",
         "麻烦发一份{product}的报价单，{when}采购",
-        "我们医院/工厂准备采购{qty}套{product}，请尽快联系",
+        "我们准备采购{qty}套{product}，请尽快联系",
         "{product}什么价格，有没有优惠，预算大概{budget}",
         "急需{product}，{when}要到货，请报价",
         "想了解{product}的价格和交期，数量{qty}",
         "询价：{product} x{qty}，含税含运费",
-        "需要{product}报价,请联系我,{when}定",
+        "需要{product}报价,{when}定",
         "公司计划{when}上一批{product}，预算{budget}，求报价",
         "{product} 报价 {qty}台 {when}",
         "hi，{product}的price能发一下吗，MOQ多少",
+        "{product}批量采购能便宜多少，要{qty}台",
+        "{product}含安装调试一共多少钱",
+        "你们{product}最低什么价，参数符合要求就下单",
+        "请报一下{product}的价格，配置按标准的就行",
     ],
     "产品咨询": [
         "想了解一下{product}的参数和功能",
@@ -44,11 +50,15 @@ _FORM_TEMPLATES = {
         "请问{product}支持哪些规格，有没有案例",
         "{product}的技术参数能发一份吗，我们在做选型",
         "看了官网的{product}，想详细了解一下",
-        "咨询{product}，适用于我们{industry}行业吗",
+        "咨询{product}，适用于{industry}行业吗",
         "能否提供{product}的彩页和样品",
         "{product}的精度/稳定性怎么样？有测试报告吗",
         "我们在对比几家{product}，想要一份产品资料",
         "想要{product}的datasheet和案例",
+        "{product}的价格大概什么范围，主要想先了解功能",
+        "{product}有哪些型号，各自适合什么场景",
+        "你们{product}的质保和售后是怎么样的",
+        "{product}能不能定制，交期一般多久",
     ],
     "招商代理": [
         "想做{product}在{city}的代理，需要什么条件",
@@ -57,6 +67,11 @@ _FORM_TEMPLATES = {
         "有意向加盟，做{product}区域代理，资金{budget}",
         "请问{product}怎么拿货，代理价多少",
         "想成为你们在{city}的合作伙伴，渠道有医院/工厂资源",
+        "{product}的经销价格和出厂价差多少，想在{city}铺货",
+        "做{product}代理的话，首批拿货要多少钱",
+        "{city}的渠道商，{product}拿货价格能给多少",
+        "我们有{city}的客户资源，想合作推广{product}",
+        "{product}的区域代理怎么谈，价格体系发一下",
     ],
     "售后维修": [
         "我们的{product}坏了，开不了机，请安排维修",
@@ -64,6 +79,10 @@ _FORM_TEMPLATES = {
         "去年买的{product}出故障了，怎么报修",
         "售后电话打不通，{product}需要维修",
         "{product}保修期内出现问题，请尽快处理",
+        "{product}有异响，需要派人来看看",
+        "{product}过保了，维修怎么收费",
+        "换个{product}配件多少钱，原来的坏了",
+        "{product}用了半年就不行了，找售后",
     ],
     "技术支持": [
         "{product}软件升级后无法连接，需要技术支持",
@@ -71,8 +90,52 @@ _FORM_TEMPLATES = {
         "{product}参数怎么设置，有操作手册吗",
         "我们在调试{product}，遇到通讯问题",
         "需要工程师远程协助调试{product}",
+        "{product}和我们现有系统怎么对接",
+        "{product}报错代码E{qty}，怎么处理",
+        "{product}的驱动/固件在哪下载",
+        "新买的{product}不会用，能培训一下吗",
     ],
 }
+# Texts that two or three intents write word for word (the labeller cannot tell them apart either),
+# with the intents that write them.
+_BRIDGE_TEMPLATES = [
+    ("{product}的价格和参数发我一下", ["询价", "产品咨询"]),
+    ("麻烦发一份{product}的资料和价格", ["询价", "产品咨询", "招商代理"]),
+    ("{product}有现货吗", ["询价", "产品咨询", "招商代理"]),
+    ("{city}这边{product}什么价格", ["询价", "招商代理"]),
+    ("{product}用不了了，请联系我", ["售后维修", "技术支持"]),
+    ("{product}出问题了，怎么处理", ["售后维修", "技术支持"]),
+    ("需要工程师看一下{product}", ["售后维修", "技术支持"]),
+    ("想了解{product}，有没有案例", ["产品咨询", "招商代理"]),
+]
+# Texts that say nothing about intent: buyers, service callers, would-be agents and spammers all write them.
+_AMBIGUOUS = [
+    "在吗",
+    "在吗？",
+    "咨询一下",
+    "你好",
+    "您好",
+    "请联系我",
+    "了解一下",
+    "有人吗",
+    "想了解一下",
+    "请回电",
+    "你好，请联系我",
+    "咨询",
+    "您好，咨询一下",
+    "请尽快联系我",
+]
+_AMBIGUOUS_PRODUCT = ["{product}", "了解{product}", "咨询{product}", "想咨询一下{product}", "{product}，请联系我"]
+_AMBIGUOUS_CONTACT = ["{phone}", "电话{phone}", "请回电{phone}"]
+_GREETINGS = ["你好，", "您好，", "你好 ", "您好！", "hi，", "老师好，", "在吗？", "打扰一下，"]
+_CLOSINGS = ["，请联系我", "，谢谢", "，谢谢！", "，麻烦回电", "，尽快回复", "，微信联系", "，电话联系", "，请尽快联系"]
+_CONTACTS = ["，电话{phone}", "，联系方式：{phone}", " 手机{phone}", "，回电{phone}"]
+# Share of a real (non-junk) intent's texts that are ambiguous or bridge texts; what a competitor, posing
+# as a buyer, writes like a buyer; what spam writes like anyone.
+AMBIGUOUS_SHARE = 0.02
+BRIDGE_SHARE = 0.03
+COMPETITOR_BRIDGE_SHARE = 0.25
+SPAM_AMBIGUOUS_SHARE = 0.12
 _INVALID_TEMPLATES = {
     "spam": [
         "aaaaaa",
@@ -102,6 +165,8 @@ _INVALID_TEMPLATES = {
         "想了解一下你们{product}的报价和参数，方便对比",
         "请发{product}详细技术参数和价格表",
         "你们的{product}用的什么方案，有白皮书吗",
+        "{product}的核心部件是哪家的，出货量多大",
+        "你们{product}给经销商的价格体系是怎样的",
     ],
 }
 _EMOJI = ["😊", "👍", "🙏", "🔥", "💰", "[握手]", "[微笑]", "～～", "!!!", "？？"]
@@ -230,6 +295,38 @@ def _budget_text(budget: float, rng: np.random.Generator) -> str:
     return f"{wan:.0f}w"
 
 
+def _pick(pool: list[str], rng: np.random.Generator) -> str:
+    return pool[rng.integers(len(pool))]
+
+
+def _decorate(core: str, phone: str | None, rng: np.random.Generator) -> str:
+    """Greetings, closings and a contact number: the same for every intent, so they carry no intent."""
+    if rng.random() < 0.35:
+        core = _pick(_GREETINGS, rng) + core
+    if rng.random() < 0.3:
+        core += _pick(_CLOSINGS, rng)
+    if phone and rng.random() < 0.06:
+        core += _pick(_CONTACTS, rng).format(phone=phone)
+    return core
+
+
+def _core_template(intent: str, invalid_kind: str | None, phone: str | None, rng: np.random.Generator) -> str:
+    """The template of one text: the intent's own, a bridge shared with other intents, or an ambiguous one."""
+    if intent == "无效":
+        if invalid_kind == "spam" and rng.random() < SPAM_AMBIGUOUS_SHARE:
+            return _pick(_AMBIGUOUS, rng)
+        if invalid_kind == "competitor" and rng.random() < COMPETITOR_BRIDGE_SHARE:
+            return _pick([t for t, who in _BRIDGE_TEMPLATES if {"询价", "产品咨询"} & set(who)], rng)
+        return _pick(_INVALID_TEMPLATES[invalid_kind or "spam"], rng)
+    roll = rng.random()
+    if roll < AMBIGUOUS_SHARE:
+        pool = _AMBIGUOUS + _AMBIGUOUS_PRODUCT + (_AMBIGUOUS_CONTACT if phone else [])
+        return _pick(pool, rng)
+    if roll < AMBIGUOUS_SHARE + BRIDGE_SHARE:
+        return _pick([t for t, who in _BRIDGE_TEMPLATES if intent in who], rng)
+    return _pick(_FORM_TEMPLATES[intent], rng)
+
+
 def form_text(
     intent: str,
     invalid_kind: str | None,
@@ -237,8 +334,9 @@ def form_text(
     city: str | None,
     budget: float,
     rng: np.random.Generator,
+    phone: str | None = None,
 ) -> str:
-    """One lead's form text, generated from its true intent."""
+    """One lead's form text, generated from its true intent (and the lead's own phone, which some texts quote)."""
     products = PRODUCTS.get(industry or "", DEFAULT_PRODUCTS)
     slots = {
         "product": products[rng.integers(len(products))],
@@ -248,9 +346,13 @@ def form_text(
         "city": city or _CITIES_FOR_TEXT[rng.integers(len(_CITIES_FOR_TEXT))],
         "industry": industry or "我们",
         "wx": f"wx{rng.integers(10_000, 99_999)}",
+        "phone": phone or "",
     }
-    pool = _INVALID_TEMPLATES[invalid_kind] if intent == "无效" else _FORM_TEMPLATES[intent]
-    return _roughen(pool[rng.integers(len(pool))].format(**slots), rng)
+    template = _core_template(intent, invalid_kind, phone, rng)
+    text = template.format(**slots)
+    if template not in _AMBIGUOUS + _AMBIGUOUS_CONTACT and invalid_kind not in {"spam", "ads"}:
+        text = _decorate(text, phone, rng)
+    return _roughen(text, rng)
 
 
 @cache
