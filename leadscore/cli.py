@@ -90,7 +90,8 @@ def _train_flat(args: argparse.Namespace) -> int:
 
     result = train_flat(args.flat, data_path=args.data)
     for row in result.audit[result.audit["flagged"]].itertuples():
-        print(f"leakage audit: {row.feature}: {row.reason}")
+        where = "used by the model!" if row.in_model else "excluded by the config"
+        print(f"leakage audit: {row.feature} ({where}): {row.reason}")
     print("metrics (5-fold): " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float)))
     print(f"MLflow run {log_flat_run(result, Settings.from_env())}")
     return 0

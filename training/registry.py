@@ -158,7 +158,8 @@ def log_flat_run(result, settings: Settings) -> str:
     not registered: the scoring service serves CRM exports, not flat tables."""
     settings.home.mkdir(parents=True, exist_ok=True)
     with mlflow.start_run(experiment_id=experiment(settings, f"{EXPERIMENT}-flat")) as run:
-        mlflow.log_params({"config": json.dumps(result.config.to_dict(), ensure_ascii=False)[:5000]})
+        config = result.config if isinstance(result.config, dict) else result.config.to_dict()
+        mlflow.log_params({"config": json.dumps(config, ensure_ascii=False, default=str)[:5000]})
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)})
         mlflow.log_text(result.audit.to_csv(index=False), "leakage_audit.csv")
         with tempfile.TemporaryDirectory() as tmp:

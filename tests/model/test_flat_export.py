@@ -193,4 +193,6 @@ def test_cli_trains_a_flat_export_and_logs_it(capsys) -> None:
     assert main(["train", "--flat", str(REPO / "configs" / "xeducation.json")]) == 0
     out = capsys.readouterr().out
     assert "cv_auc_mean" in out and "MLflow run" in out
-    assert "leakage audit" not in out  # the post-contact fields are excluded by the config
+    assert "leakage audit: Tags (excluded by the config)" in out
+    assert "leakage audit: Lead Quality (excluded by the config)" in out
+    assert "used by the model!" not in out
