@@ -189,8 +189,8 @@ def _rounded(row: pd.Series) -> dict[str, float]:
 
 def stage_answers(model: StageModel, tables, snapshots, features, texts) -> list[dict[str, Any]]:
     """Inferred stage with probabilities and the mismatch flag; a lead closed by as_of is 赢单 / 丢单."""
-    predicted = model.predict(features, texts).reset_index(drop=True)
     proba = model.predict_proba(features, texts).reset_index(drop=True)
+    predicted = model.decide(proba, features["recorded_stage"].reset_index(drop=True))
     outcomes = tables["outcomes"].drop_duplicates("lead_id")[["lead_id", "status", "closed_at"]]
     known = snapshots[["lead_id", "as_of"]].reset_index(drop=True).merge(outcomes, on="lead_id", how="left")
     closed = (known["closed_at"] <= pd.to_datetime(known["as_of"])).fillna(False).to_numpy(bool)

@@ -20,17 +20,16 @@ from features.snapshots import make_snapshots
 from leadscore.artifact import LeadArtifact
 from leadscore.settings import Settings
 from training.closedate import compare_closedate_with_oracle, evaluate_closedate, followup_days, snapshot_outcomes
-from training.health import expected_calibration_error, time_split
-from training.metrics import oracle_share
+from training.health import expected_calibration_error
 from training.oracle import compare_with_oracle
 from training.report import build_report
 from training.train import (
     CLOSEDATE_NAME,
-    MODEL_NAME,
     fit_baseline_models,
     flat_metrics,
     holdout_report,
     score_holdout,
+    split_at_cutoff,
 )
 
 EXPERIMENT = "leadscore-evaluation"
@@ -40,10 +39,7 @@ def evaluate_artifact(artifact: LeadArtifact, data_dir: str | Path) -> dict[str,
     """The report's sections and flat metrics for `artifact` on the export at `data_dir`."""
     tables = load_export(data_dir).tables
     snapshots = make_snapshots(tables)
-    _, test_mask = time_split(snapshots)
-    cutoff = snapshots.loc[test_mask, "as_of"].min()
-    train = snapshots[snapshots["as_of"] < cutoff].reset_index(drop=True)
-    test = snapshots[snapshots["as_of"] >= cutoff].reset_index(drop=True)
+    cutoff, train, test = split_at_cutoff(snapshots)
     x_train = artifact.pipeline.transform(tables, train)
     x_test, texts_test, _ = artifact.pipeline.transform_with_details(tables, test)
     health_baselines, closedate_baselines = fit_baseline_models(tables, train, x_train, cutoff)
@@ -121,7 +117,6 @@ def _oracle_sections(artifact, data_dir, tables, test, x_test, texts_test, evalu
         lines.append(
             f"意图: 有表单文本的线索准确率 {intent['non_empty']['accuracy']:.3f}，全部线索 {intent['all_leads']['accuracy']:.3f}"
         )
-    metrics["oracle_share_check"] = oracle_share(oracle["model_auc"], oracle["oracle_auc"])
     return lines
 
 
@@ -139,6 +134,3 @@ def evaluate_champion(settings: Settings, data_dir: str | Path) -> dict[str, Any
         mlflow.log_metrics({k: float(v) for k, v in result["metrics"].items() if np.isfinite(v)})
         mlflow.log_artifacts(str(out_dir), "report")
     return {"headline": result["headline"], "report": str(report.html), "run_id": run.info.run_id, **result}
-
-
-__all__ = ["MODEL_NAME", "evaluate_artifact", "evaluate_champion"]

@@ -59,15 +59,6 @@ def experiment(settings: Settings, name: str = EXPERIMENT) -> str:
     return mlflow.create_experiment(name, artifact_location=(settings.artifact_root / name).as_uri())
 
 
-def version_hint(settings: Settings) -> str:
-    """The version number this run's model will get (for the report's title)."""
-    try:
-        versions = MlflowClient(settings.tracking_uri).search_model_versions(f"name='{settings.model_name}'")
-    except MlflowException:
-        return "1"
-    return str(1 + max((int(v.version) for v in versions), default=0))
-
-
 def current_champion(settings: Settings) -> LeadArtifact | None:
     """The registry's champion, or None if there is none yet (or it cannot be loaded any more)."""
     try:
@@ -102,7 +93,7 @@ def log_and_register(
         if audit is not None:
             mlflow.log_text(audit.to_csv(index=False), "leakage_audit.csv")
         sections = {**result.evaluation, "gate": gate.as_dict(), "data": data_description}
-        title = f"leadscore 训练评估 (时间切分留出集) {settings.model_name}/{version_hint(settings)}"
+        title = f"leadscore 训练评估 (时间切分留出集) {settings.model_name}, run {run.info.run_id}"
         report = build_report({"title": title, **sections}, Path(tmp) / "report")
         mlflow.log_artifacts(str(report.html.parent), "report")
         artifact_dir = result.artifact.save(Path(tmp) / "leadscore")

@@ -155,6 +155,14 @@ def score_holdout(artifact: LeadArtifact, baselines: dict[str, object], test: pd
     return Holdout(snaps[["lead_id", "as_of"]], snaps["won_within"].to_numpy(int), scores, x)
 
 
+def split_at_cutoff(snapshots: pd.DataFrame) -> tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]:
+    """The cutoff where time_split's test period begins, the snapshots before it and those from it on."""
+    _, test_mask = time_split(snapshots)
+    cutoff = snapshots.loc[test_mask, "as_of"].min()
+    before = (snapshots["as_of"] < cutoff).to_numpy()
+    return cutoff, snapshots[before].reset_index(drop=True), snapshots[~before].reset_index(drop=True)
+
+
 def train_models(
     tables: dict[str, pd.DataFrame],
     *,
@@ -170,15 +178,12 @@ def train_models(
 
         intent, intent_metrics = train_intent(intent_labels)
     snapshots = make_snapshots(tables)
-    _, test_mask = time_split(snapshots)
-    if test_mask.sum() < 50 or (snapshots["as_of"] < snapshots.loc[test_mask, "as_of"].min()).sum() < 100:
+    cutoff, train, test = split_at_cutoff(snapshots)
+    if len(test) < 50 or len(train) < 100:
         raise ValueError(
-            f"too little history to train: {len(snapshots)} snapshots, {int(test_mask.sum())} in the test period "
+            f"too little history to train: {len(snapshots)} snapshots, {len(test)} in the test period "
             "(need at least 100 before it and 50 in it); export more leads or a longer period"
         )
-    cutoff = snapshots.loc[test_mask, "as_of"].min()
-    train = snapshots[snapshots["as_of"] < cutoff].reset_index(drop=True)
-    test = snapshots[snapshots["as_of"] >= cutoff].reset_index(drop=True)
 
     candidate = fit_all(tables, train, cutoff, intent, progress, "evaluation pass (time split)")
     x_test, texts_test, _ = candidate.artifact.pipeline.transform_with_details(tables, test)

@@ -107,12 +107,15 @@ class StageModel:
     def predict(self, features: pd.DataFrame, texts: SnapshotTexts) -> pd.DataFrame:
         """inferred_stage, confidence (its probability), recorded_stage and mismatch: the inferred stage
         differs from the recorded one with at least `mismatch_threshold` confidence."""
-        proba = self.predict_proba(features, texts)
+        return self.decide(self.predict_proba(features, texts), features["recorded_stage"])
+
+    def decide(self, proba: pd.DataFrame, recorded_stage: pd.Series) -> pd.DataFrame:
+        """`predict`'s answer from probabilities already computed (scoring needs both, once)."""
         inferred = proba.idxmax(axis=1)
         confidence = proba.max(axis=1)
-        recorded = features["recorded_stage"].astype(object)
+        recorded = pd.Series(recorded_stage.astype(object).to_numpy(), index=proba.index)
         mismatch = (inferred != recorded).to_numpy() & (confidence >= self.mismatch_threshold).to_numpy()
         return pd.DataFrame(
             {"inferred_stage": inferred, "confidence": confidence, "recorded_stage": recorded, "mismatch": mismatch},
-            index=features.index,
+            index=proba.index,
         )
