@@ -30,6 +30,20 @@ _MASKS = [  # order matters: phone and e-mail before numbers, amounts before bar
     (re.compile(r"\d+(?:[.,]\d+)*\s*(?:万元|万|w|k|元|块|rmb|cny)"), " AMOUNT "),
     (re.compile(r"\d+(?:\.\d+)?"), " NUM "),
 ]
+_PERSONAL = [  # stricter than the text masks: also mobiles written with separators (139-1234-5678)
+    (_MASKS[0][0], "[EMAIL]"),
+    (re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d){8}(?!\d)"), "[PHONE]"),
+    (_MASKS[1][0], "[PHONE]"),
+]
+
+
+def mask_personal(text: str) -> str:
+    """Phone numbers and e-mail addresses replaced by [PHONE] / [EMAIL]: for log lines and anything shown."""
+    for pattern, mask in _PERSONAL:
+        text = pattern.sub(mask, text)
+    return text
+
+
 # Readable keyword groups: a manager can read "报价单 mentioned 2 times" where a TF-IDF weight says nothing.
 LEXICON = {
     "sample_test": ["样品", "寄样", "测试报告", "测试", "试用"],

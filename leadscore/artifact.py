@@ -19,6 +19,8 @@ import pandas as pd
 from features.catalogue import FEATURES
 from features.contract import ContractError, request_to_tables
 from features.pipeline import FEATURE_SET_VERSION, FeaturePipeline
+from leadscore.actions import recommend
+from leadscore.explain import explain, factors, top_factors
 from leadscore.models.closedate import CloseDateModel
 from leadscore.models.health import HealthModel
 from leadscore.models.intent import IntentModel
@@ -111,12 +113,20 @@ class LeadArtifact:
     def predict(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> np.ndarray:
         return self.predict_features(self.pipeline.transform(tables, snapshots))
 
-    def score_tables(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> list[dict[str, Any]]:
-        """One answer per snapshot: health, stage, close date, intent, rule indices and screening flags."""
+    def score_tables(
+        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, *, all_factors: bool = False
+    ) -> list[dict[str, Any]]:
+        """One answer per snapshot: health, stage, close date, intent, rule indices, screening flags, the
+        strongest factors (all of them with `all_factors`) and the next actions."""
+        if snapshots.empty:
+            return []
         features, texts, details = self.pipeline.transform_with_details(tables, snapshots)
-        probability = self.predict_features(features)
-        tiers = self.tiers.tier(100 * probability)
+        explained = explain(self.health, features)
+        probability = explained.score / 100
+        tiers = self.tiers.tier(explained.score)
         extras = self._model_answers(tables, snapshots, features, texts)
+        stages = [s["inferred"] for s in extras["stage"]] if "stage" in extras else [None] * len(features)
+        actions = recommend(self.health, features, stages, explained.score, snapshots["as_of"], self.tiers.nurture)
         answers = []
         for i, lead_id in enumerate(snapshots["lead_id"].tolist()):
             row = features.iloc[i]
@@ -132,11 +142,19 @@ class LeadArtifact:
                     "golden_checklist": {name.removeprefix("checklist_"): bool(row[name]) for name in CHECKLIST},
                     "stage_evidence_missing": bool(row["stage_evidence_missing"]),
                     "screening": {name.removeprefix("screen_"): bool(row[name]) for name in SCREENING}
-                    | {"duplicate_of": details["duplicate_of"].iat[i]},
+                    | {"duplicate_of": _id_or_none(details["duplicate_of"].iat[i])},
+                    "explanation": self._explanation(explained, features, i, all_factors),
+                    "next_actions": actions[i],
                     "model_version": self.model_version,
                 }
             )
         return answers
+
+    @staticmethod
+    def _explanation(explained, features: pd.DataFrame, i: int, all_factors: bool) -> dict[str, Any]:
+        folded = factors(explained.points.iloc[i], features.iloc[i])
+        shown = {"factors": folded} if all_factors else top_factors(folded)
+        return {"base_score": round(float(explained.base_score[i]), 2), **shown}
 
     def _model_answers(self, tables, snapshots, features, texts) -> dict[str, list[dict[str, Any]]]:
         """Per snapshot: the stage, close-date and intent answers of the models this artifact carries."""
@@ -154,12 +172,13 @@ class LeadArtifact:
             ]
         return out
 
-    def score_request(self, request: dict[str, Any]) -> dict[str, Any]:
+    def score_request(self, request: dict[str, Any], *, all_factors: bool = False) -> dict[str, Any]:
         """Answer the contract's online request: a result per valid lead, an error entry per invalid one."""
         as_of, result = request_to_tables(request)
         leads = result.tables["leads"]
         snapshots = pd.DataFrame({"lead_id": leads["lead_id"], "as_of": as_of})
-        results = [{**answer, "as_of": as_of.isoformat()} for answer in self.score_tables(result.tables, snapshots)]
+        answers = self.score_tables(result.tables, snapshots, all_factors=all_factors)
+        results = [{**answer, "as_of": as_of.isoformat()} for answer in answers]
         scored_ids = set(leads["lead_id"])
         # Problems of a scored lead (a bad optional value, a skipped event row) travel with its answer.
         warnings = _problems_by_lead(p for p in result.problems if p.lead_id in scored_ids)
@@ -181,6 +200,10 @@ def _problems_by_lead(problems) -> dict[str | None, list[dict[str, str]]]:
             {"table": p.table, "field": p.field, "reason": p.reason}
         )
     return grouped
+
+
+def _id_or_none(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _rounded(row: pd.Series) -> dict[str, float]:

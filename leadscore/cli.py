@@ -106,6 +106,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from leadscore.artifact import LeadArtifact
+    from leadscore.batch import score_export
+    from leadscore.champion import load_champion
+    from leadscore.tiers import TierThresholds
+
+    artifact = LeadArtifact.load(args.model_dir) if args.model_dir else load_champion(Settings.from_env())
+    artifact.tiers = TierThresholds.from_env()
+    started = time.perf_counter()
+    summary = score_export(
+        artifact, args.data, args.out, as_of=args.as_of, chunk_size=args.chunk_size, include_closed=args.include_closed
+    )
+    seconds = time.perf_counter() - started
+    print(
+        f"scored {summary['leads']} leads as of {summary['as_of']} with {artifact.model_version} in {seconds:.1f}s: {args.out}"
+    )
+    return 0
+
+
 def serve_command(port: int, host: str) -> list[str]:
     """The `bentoml serve` command line for the scoring service."""
     return [
@@ -126,12 +145,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     if not port_is_free(args.port, args.host):
         raise ValueError(f"port {args.port} is already in use on {args.host}; stop that service or pass --port")
-    return subprocess.call(serve_command(args.port, args.host))
+    env = dict(os.environ)
+    demo_key = Settings.from_env().home / "api_key"
+    if not (env.get("LEADSCORE_API_KEYS") or env.get("LEADSCORE_API_KEYS_FILE")) and demo_key.exists():
+        env["LEADSCORE_API_KEYS_FILE"] = str(demo_key)  # the key `leadscore demo` created
+    return subprocess.call(serve_command(args.port, args.host), env=env)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Simulate a CRM, train, serve on localhost and answer an example request."""
-    from leadscore.demo import example_request, port_is_free, wait_until_ready
+    from leadscore.demo import demo_api_key, example_request, port_is_free, wait_until_ready
 
     if not port_is_free(args.port):
         raise ValueError(f"port {args.port} is already in use (another leadscore service?); stop it or pass --port")
@@ -141,7 +164,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _cmd_train(argparse.Namespace(data=str(data), intent_labels=None, flat=None))
     request_file = settings.home / "example_request.json"
     request_file.write_text(json.dumps(example_request(data), ensure_ascii=False, indent=2))
-    server = subprocess.Popen(serve_command(args.port, "127.0.0.1"))
+    key = os.environ.get("LEADSCORE_API_KEYS", "").split(",")[0].strip() or demo_api_key(settings.home)
+    env = {**os.environ, "LEADSCORE_API_KEYS": os.environ.get("LEADSCORE_API_KEYS") or key}
+    server = subprocess.Popen(serve_command(args.port, "127.0.0.1"), env=env)
     # Terminated (not only Ctrl-C): leave through `finally` so the service goes down with the demo.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -149,12 +174,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         wait_until_ready(url, server)
         import httpx
 
-        answer = httpx.post(
-            f"{url}/score", content=request_file.read_bytes(), headers={"content-type": "application/json"}, timeout=30
-        )
+        headers = {"content-type": "application/json", "x-api-key": key}
+        answer = httpx.post(f"{url}/score", content=request_file.read_bytes(), headers=headers, timeout=30)
         answer.raise_for_status()
+        key_shown = f"$(cat {settings.home / 'api_key'})" if not os.environ.get("LEADSCORE_API_KEYS") else "$KEY"
         print("\nThe service is answering. Example request:")
-        print(f"  curl -s -X POST {url}/score -H 'content-type: application/json' -d @{request_file}")
+        print(
+            f"  curl -s -X POST {url}/score -H 'content-type: application/json' -H \"X-API-Key: {key_shown}\" "
+            f"-d @{request_file}"
+        )
         print("Its answer:")
         print(json.dumps(answer.json(), ensure_ascii=False, indent=2))
         if args.no_wait:
@@ -194,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate the champion on an export (time split, baselines, oracle, report)")
     p.add_argument("--data", required=True, help="an export not used in training (a simulated one adds the oracle)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("score", help="score an export's leads in batch (the service's code, chunk by chunk)")
+    p.add_argument("--data", required=True, help="directory of contract tables")
+    p.add_argument("--out", required=True, help="output file: .jsonl (whole answers), .csv or .parquet (headlines)")
+    p.add_argument("--as-of", help="ISO 8601 time to score as of (default: the export's latest timestamp)")
+    p.add_argument("--chunk-size", type=int, default=500, help="leads per chunk (default 500)")
+    p.add_argument("--include-closed", action="store_true", help="also score leads closed by as_of")
+    p.add_argument("--model-dir", help="a saved model artifact directory (default: the registry's champion)")
+    p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("serve", help="start the BentoML scoring service")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import time
@@ -65,6 +66,16 @@ def example_request(data_dir: str | Path, n_leads: int = 2) -> dict[str, Any]:
     request = lead_request(tables, list(chosen), as_of, personal=True, max_rows=20)
     request["leads"].append({"lead_id": "bad-example", "created_at": "昨天下午", "form_text": "这条线索的创建时间无效"})
     return request
+
+
+def demo_api_key(home: Path) -> str:
+    """The demo's API key, created once in $LEADSCORE_HOME/api_key (readable by its owner only)."""
+    path = home / "api_key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
 
 
 def wait_until_ready(url: str, server: subprocess.Popen | None = None, timeout: float = 180.0) -> None:

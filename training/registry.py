@@ -15,6 +15,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from leadscore.artifact import ArtifactError, LeadArtifact, LeadPyfunc
+from leadscore.champion import CHAMPION, load_champion
 from leadscore.settings import Settings
 from training.gate import GateDecision
 from training.report import build_report
@@ -23,7 +24,6 @@ from training.train import TrainingResult
 logger = logging.getLogger(__name__)
 
 EXPERIMENT = "leadscore"
-CHAMPION = "champion"
 # The input example is public: it goes into the MLflow artifact, so it holds no real personal data.
 INPUT_EXAMPLE = pd.DataFrame(
     [
@@ -132,16 +132,6 @@ def import_champion_to_bentoml(settings: Settings) -> str:
         },
     )
     return str(bento_model.tag)
-
-
-def load_champion(settings: Settings) -> LeadArtifact:
-    """The registry's champion as an artifact (for evaluation and batch work in the training side)."""
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}")
-    artifact = model.unwrap_python_model().artifact
-    version = MlflowClient(settings.tracking_uri).get_model_version_by_alias(settings.model_name, CHAMPION)
-    artifact.model_version = f"{settings.model_name}/{version.version}"
-    return artifact
 
 
 def log_flat_run(result, settings: Settings) -> str:

@@ -7,27 +7,53 @@ measured in development: if it is ever reached, the xfail fails and the bar beco
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from features.contract import load_export
 from leadscore.simulator import simulate
 from training.evaluate import evaluate_artifact
+from training.next_actions import evaluate_next_actions
 from training.train import train_models
 
 TRAIN_LEADS, EVAL_LEADS = 12_000, 20_000  # the oracle's matured snapshots grow with the evaluation world
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory) -> dict[str, float]:
+def worlds(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("bars")
     simulate(TRAIN_LEADS, 61, root / "train", progress=False)
     simulate(EVAL_LEADS, 62, root / "eval", progress=False)
     result = train_models(
         load_export(root / "train").tables, intent_labels=root / "train" / "labels" / "intent.csv", progress=False
     )
-    out = evaluate_artifact(result.artifact, root / "eval")
+    return {"artifact": result.artifact, "eval": root / "eval"}
+
+
+@pytest.fixture(scope="module")
+def figures(worlds) -> dict[str, float]:
+    out = evaluate_artifact(worlds["artifact"], worlds["eval"])
     print("quality bars (train seed 61, judged on seed 62):\n  " + "\n  ".join(out["headline"]))
     return out["metrics"]
+
+
+@pytest.fixture(scope="module")
+def next_action_figures(worlds) -> dict[str, float]:
+    figures = evaluate_next_actions(worlds["artifact"], worlds["eval"])
+    print("next actions (train seed 61, true effects of seed 62): " + json.dumps(figures))
+    return figures
+
+
+def test_next_actions_come_within_a_point_of_the_oracle_policy(next_action_figures) -> None:
+    assert next_action_figures["win_rate_leadscore"] >= next_action_figures["win_rate_oracle"] - 0.01
+
+
+def test_next_actions_beat_the_playbook_order_and_doing_nothing(next_action_figures) -> None:
+    f = next_action_figures
+    assert f["win_rate_leadscore"] > f["win_rate_rules_only"], f
+    assert f["win_rate_leadscore"] > f["win_rate_no_action"] + 0.005, f
+    assert f["share_with_a_playable_action"] >= 0.8, f
 
 
 def test_health_reaches_85_percent_of_the_oracle(figures) -> None:

@@ -1,0 +1,26 @@
+"""The registry's champion, loaded for scoring (the service's reload and batch scoring use it)."""
+
+from __future__ import annotations
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from leadscore.artifact import LeadArtifact
+from leadscore.settings import Settings
+
+CHAMPION = "champion"  # the registry alias the publish gate moves
+
+
+def champion_version(settings: Settings) -> str:
+    """The registry version the champion alias points at now."""
+    return str(MlflowClient(settings.tracking_uri).get_model_version_by_alias(settings.model_name, CHAMPION).version)
+
+
+def load_champion(settings: Settings) -> LeadArtifact:
+    """The registry's champion as an artifact, its model_version naming the registry version."""
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    version = champion_version(settings)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+    artifact = model.unwrap_python_model().artifact
+    artifact.model_version = f"{settings.model_name}/{version}"
+    return artifact

@@ -1,0 +1,66 @@
+"""The service's typed settings, read from the environment when the service starts (never at import)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from leadscore.settings import Settings
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    try:
+        value = default if raw in (None, "") else int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _api_keys() -> tuple[str, ...]:
+    """Keys from LEADSCORE_API_KEYS (comma-separated) and/or the file LEADSCORE_API_KEYS_FILE (one a line)."""
+    keys = [k.strip() for k in os.environ.get("LEADSCORE_API_KEYS", "").split(",")]
+    if path := os.environ.get("LEADSCORE_API_KEYS_FILE"):
+        try:
+            keys += [line.strip() for line in Path(path).read_text().splitlines()]
+        except OSError as exc:
+            raise ConfigError(f"LEADSCORE_API_KEYS_FILE: cannot read {path}: {exc.strerror}") from None
+    keys = tuple(k for k in keys if k and not k.startswith("#"))
+    if not keys:
+        raise ConfigError(
+            "no API key configured: set LEADSCORE_API_KEYS (comma-separated) or LEADSCORE_API_KEYS_FILE; "
+            "`leadscore demo` creates one in $LEADSCORE_HOME/api_key"
+        )
+    if short := [k for k in keys if len(k) < 16]:
+        raise ConfigError(f"API keys must have at least 16 characters ({len(short)} shorter)")
+    return keys
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    api_keys: tuple[str, ...]
+    max_request_bytes: int  # larger bodies get 413
+    max_leads: int  # more leads in one request get 422
+    prediction_log_url: str  # SQLAlchemy URL; SQLite by default, PostgreSQL by URL
+    reload_seconds: int  # how often each worker asks the registry for a new champion (0: only POST /reload)
+    registry: Settings
+
+    @classmethod
+    def from_env(cls) -> ServiceSettings:
+        registry = Settings.from_env()
+        return cls(
+            api_keys=_api_keys(),
+            max_request_bytes=_int("LEADSCORE_MAX_REQUEST_BYTES", 5_000_000),
+            max_leads=_int("LEADSCORE_MAX_LEADS", 500),
+            prediction_log_url=os.environ.get("LEADSCORE_PREDICTION_LOG_URL")
+            or f"sqlite:///{registry.home / 'predictions.db'}",
+            reload_seconds=_int("LEADSCORE_RELOAD_SECONDS", 60),
+            registry=registry,
+        )

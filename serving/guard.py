@@ -1,0 +1,98 @@
+"""What every request passes before it reaches a model: the API key and the body-size limit, and the
+log filter that keeps phone numbers and e-mails out of every log line."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from features.text import mask_personal
+from serving.config import ServiceSettings
+
+# Probes and the API docs stay open: they carry no lead data.
+OPEN_PATHS = {"/healthz", "/readyz", "/livez", "/metrics", "/docs.json", "/", "/favicon.ico"}
+
+
+class Guard:
+    """ASGI middleware: 401 without a valid X-API-Key, 413 for a body over the limit (declared or sent)."""
+
+    def __init__(self, app, settings: ServiceSettings | None = None) -> None:
+        # Built when a worker builds its app (not at import): a missing key stops the start with a clear error.
+        settings = settings or ServiceSettings.from_env()
+        self.app = app
+        self.api_keys = settings.api_keys
+        self.max_request_bytes = settings.max_request_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith("/static_content"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        key = headers.get(b"x-api-key", b"").decode("latin-1")
+        if not any(hmac.compare_digest(key.encode(), k.encode()) for k in self.api_keys):
+            await _answer(send, 401, "missing or wrong API key: send a valid key in the X-API-Key header")
+            return
+        limit = self.max_request_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _answer(send, 413, f"request body is {int(declared):,} bytes; the limit is {limit:,} bytes")
+            return
+        # Read the body here (at most limit + one chunk) so an undeclared (chunked) body is limited too.
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                await _answer(send, 413, f"request body is over the limit of {limit:,} bytes")
+                return
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _answer(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}, ensure_ascii=False).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class MaskPersonalData(logging.Filter):
+    """Rewrites each record's message with phone numbers and e-mails masked, before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error path
+            return True
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args = mask_personal(message), None
+        if record.exc_text:
+            record.exc_text = mask_personal(record.exc_text)
+        return True
+
+
+def mask_all_log_handlers() -> None:
+    """Attach the masking filter to every handler of every logger configured so far (BentoML's, uvicorn's,
+    ours): a handler filter sees records propagated from child loggers, a logger filter would not."""
+    mask = MaskPersonalData()
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, MaskPersonalData) for f in handler.filters):
+                handler.addFilter(mask)

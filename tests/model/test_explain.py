@@ -1,0 +1,66 @@
+"""Explanations: TreeSHAP from LightGBM equal shap's, and in score points they add up to the health score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.catalogue import FEATURES
+from features.snapshots import export_time
+from leadscore.explain import FACTORS, explain, factors, top_factors
+
+
+@pytest.fixture(scope="module")
+def scored(trained, tables):
+    artifact = trained["result"].artifact
+    leads = tables["leads"].sample(300, random_state=5)["lead_id"]
+    snapshots = pd.DataFrame({"lead_id": leads, "as_of": export_time(tables)}).reset_index(drop=True)
+    features = artifact.pipeline.transform(tables, snapshots)
+    return artifact, features
+
+
+def test_points_add_up_to_the_calibrated_health_score(scored) -> None:
+    artifact, features = scored
+    explained = explain(artifact.health, features)
+    np.testing.assert_allclose(explained.score, 100 * artifact.health.predict(features), atol=1e-9)
+    np.testing.assert_allclose(explained.base_score + explained.points.sum(axis=1), explained.score, atol=1e-9)
+    # Signs survive the rescaling: a contribution that raises the log-odds raises the score.
+    raw = artifact.health.booster.predict(features[FEATURES], pred_contrib=True)[:, :-1]
+    assert (np.sign(explained.points.to_numpy()) == np.sign(raw)).all()
+
+
+def test_lightgbm_contributions_equal_shaps_tree_explainer(scored) -> None:
+    import shap
+
+    artifact, features = scored
+    rows = features[FEATURES].iloc[:60]
+    ours = artifact.health.booster.predict(rows, pred_contrib=True)
+    theirs = shap.TreeExplainer(artifact.health.booster).shap_values(rows)
+    np.testing.assert_allclose(ours[:, :-1], theirs, atol=1e-6)
+
+
+def test_factors_fold_text_and_page_features_and_keep_the_total(scored) -> None:
+    artifact, features = scored
+    explained = explain(artifact.health, features)
+    folded = factors(explained.points.iloc[0], features.iloc[0])
+    assert sum(f["points"] for f in folded) == pytest.approx(explained.points.iloc[0].sum(), abs=0.01 * len(folded))
+    by_key = {f["factor"]: f for f in folded}
+    assert "form_kw_quotation" in by_key["form_text"]["features"] and "notes_win_p" in by_key["notes_text"]["features"]
+    assert set(by_key["pricing_views"]["features"]) == {"pricing_views_7d", "pricing_views_30d"}
+    assert len({key for key, _ in FACTORS.values()}) < len(FEATURES)
+    ordered = [abs(f["points"]) for f in folded]
+    assert ordered == sorted(ordered, reverse=True)
+
+
+def test_sentences_read_the_leads_own_values(scored) -> None:
+    artifact, features = scored
+    explained = explain(artifact.health, features)
+    row = features.iloc[1].copy()
+    folded = factors(explained.points.iloc[1], row)
+    channel = next(f for f in folded if f["factor"] == "channel")
+    assert channel["sentence"].startswith(f"来源渠道:{row['channel']}，")
+    assert channel["sentence"].endswith(f"{channel['points']:+.1f}分")
+    top = top_factors(folded, n=2)
+    assert len(top["positive"]) <= 2 and all(f["points"] > 0 for f in top["positive"])
+    assert all(f["points"] < 0 for f in top["negative"])
