@@ -196,13 +196,23 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
 
 
 def _blank_to_na(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text values stripped, blank ones missing (None); what is not text yet becomes its text."""
+    small = len(frame) <= 256  # an online request: plain Python beats pandas' string machinery here
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column]) or frame[column].dtype == object:
+            if small:
+                values = [None if _is_missing(v) else str(v).strip() for v in frame[column].tolist()]
+                frame[column] = pd.Series([v or None for v in values], index=frame.index, dtype=object)
+                continue
             stripped = frame[column].astype("string").str.strip()
             frame[column] = (
                 stripped.mask(stripped == "").astype(object).where(stripped.notna() & (stripped != ""), None)
             )
     return frame
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
 def validate_table(name: str, raw: pd.DataFrame, known_leads: pd.Index | None = None) -> ContractResult:

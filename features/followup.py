@@ -153,13 +153,17 @@ class OwnerHistory:
         return np.stack(figures, axis=1).astype(float)
 
 
-def owner_features(
-    parts: list[tuple[OwnerHistory, int]], owner: pd.Series, industry: pd.Series, as_of: pd.Series
-) -> pd.DataFrame:
+def owner_features(parts: list[tuple], owner: pd.Series, industry: pd.Series, as_of: pd.Series) -> pd.DataFrame:
     """The owner's figures as of T, from histories added (+1) or taken away (-1): wins and losses in the
-    last 180 days and the win rate over them, open load, and wins in this lead's industry in the last year."""
+    last 180 days and the win rate over them, open load, and wins in this lead's industry in the last year.
+    A part (history, sign, rows) with a boolean row mask counts for those rows only."""
     t = as_of_seconds(as_of)
-    wins, losses, assigned, closed, industry_wins = sum(sign * h.counts(owner, industry, t) for h, sign in parts).T
+    totals = np.zeros((len(owner), 5))
+    for history, sign, *mask in parts:
+        rows = mask[0] if mask and mask[0] is not None else np.ones(len(owner), dtype=bool)
+        if rows.any():
+            totals[rows] += sign * history.counts(owner[rows], industry[rows], t[rows])
+    wins, losses, assigned, closed, industry_wins = totals.T
     known = owner.notna().to_numpy()
     return pd.DataFrame(
         {

@@ -62,7 +62,7 @@ def _latest_notes(index: EventIndex, code: np.ndarray, as_of: pd.Series, notes: 
 def raw_features(
     tables: dict[str, pd.DataFrame],
     snapshots: pd.DataFrame,
-    owner_parts: list[tuple[OwnerHistory, int]] | None = None,
+    owner_parts: list[tuple] | None = None,
     screening: ScreeningConfig | None = None,
     timings: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, SnapshotTexts, pd.DataFrame]:
@@ -228,9 +228,7 @@ class FeaturePipeline:
         self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, timings: dict[str, float] | None = None
     ):
         """Features, texts and user-facing details (duplicate_of) for any snapshots; `timings` as in raw_features."""
-        # Owner figures: the training history, minus what it knew of these leads, plus what the tables say now.
-        overlap = self.history_[self.history_["lead_id"].isin(tables["leads"]["lead_id"])]
-        parts = [(self._stored_owners(), 1), (OwnerHistory(overlap), -1), (OwnerHistory(_history(tables)), 1)]
+        parts = self._owner_parts(tables, snapshots)
         features, texts, details = raw_features(tables, snapshots, parts, self.screening, timings)
         clock = _Clock(timings)
         for name, model in self.text_models_.items():
@@ -238,6 +236,24 @@ class FeaturePipeline:
             features[name] = self._reduce(name, model, model.transform(source.to_frame()))
         clock.lap("文本 text models (TF-IDF + linear)")
         return self._finish(features), texts, details
+
+    def _owner_parts(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> list[tuple]:
+        """Owner figures: the training history, minus what it knew of these leads, plus what the tables say
+        now. Leads of several requests scored together carry `request_group` (and their id as sent,
+        `request_lead_id`): each request then sees the history and itself only, as if scored alone."""
+        leads = tables["leads"]
+        if "request_group" not in leads:
+            overlap = self.history_[self.history_["lead_id"].isin(leads["lead_id"])]
+            return [(self._stored_owners(), 1), (OwnerHistory(overlap), -1), (OwnerHistory(_history(tables)), 1)]
+        parts: list[tuple] = [(self._stored_owners(), 1)]
+        row_group = snapshots["lead_id"].map(leads.set_index("lead_id")["request_group"]).to_numpy()
+        for group, own in leads.groupby("request_group", sort=False):
+            rows = row_group == group
+            overlap = self.history_[self.history_["lead_id"].isin(own["request_lead_id"])]
+            outcomes = tables["outcomes"][tables["outcomes"]["lead_id"].isin(own["lead_id"])]
+            mine = OwnerHistory(_history({"leads": own, "outcomes": outcomes}))
+            parts += [(OwnerHistory(overlap), -1, rows), (mine, 1, rows)]
+        return parts
 
     def warm_up(self) -> FeaturePipeline:
         """Load what the first request would otherwise wait for: jieba's dictionaries, the owner index."""

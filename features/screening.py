@@ -45,8 +45,11 @@ def phone_is_invalid(phone: pd.Series) -> np.ndarray:
 
 def find_duplicates(leads: pd.DataFrame) -> pd.Series:
     """For each lead, the earlier lead with the same phone (and the same company where both name one)
-    created within 30 days before it, or None. Only earlier leads count, so this is point-in-time safe."""
+    created within 30 days before it, or None. Only earlier leads count, so this is point-in-time safe.
+    Leads carrying a `request_group` (requests scored together) are only compared within their group."""
     phone = normalize_phone(leads["phone"])
+    if "request_group" in leads:
+        phone = leads["request_group"].astype(str).where(phone.notna()) + "|" + phone
     company = leads["company_name"].astype("string").str.replace(r"\s", "", regex=True)
     frame = pd.DataFrame(
         {

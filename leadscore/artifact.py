@@ -28,6 +28,7 @@ from leadscore.models.stage import StageModel
 from leadscore.tiers import TierThresholds
 
 ARTIFACT_FILE, META_FILE = "models.pkl", "meta.json"
+_SEP = "\x1f"  # joins a request's position to its lead ids while several requests are scored together
 RADAR = ["radar_information", "radar_timeliness", "radar_need_clarity", "radar_industry_match", "radar_interaction"]
 CHECKLIST = ["checklist_first_call", "checklist_wechat", "checklist_need_tagged", "checklist_complete"]
 SCREENING = [
@@ -114,7 +115,7 @@ class LeadArtifact:
         return self.predict_features(self.pipeline.transform(tables, snapshots))
 
     def score_tables(
-        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, *, all_factors: bool = False
+        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, *, all_factors: bool | list[bool] = False
     ) -> list[dict[str, Any]]:
         """One answer per snapshot: health, stage, close date, intent, rule indices, screening flags, the
         strongest factors (all of them with `all_factors`) and the next actions."""
@@ -127,6 +128,8 @@ class LeadArtifact:
         extras = self._model_answers(tables, snapshots, features, texts)
         stages = [s["inferred"] for s in extras["stage"]] if "stage" in extras else [None] * len(features)
         actions = recommend(self.health, features, stages, explained.score, snapshots["as_of"], self.tiers.nurture)
+        if isinstance(all_factors, bool):
+            all_factors = [all_factors] * len(snapshots)
         answers = []
         for i, lead_id in enumerate(snapshots["lead_id"].tolist()):
             row = features.iloc[i]
@@ -143,7 +146,7 @@ class LeadArtifact:
                     "stage_evidence_missing": bool(row["stage_evidence_missing"]),
                     "screening": {name.removeprefix("screen_"): bool(row[name]) for name in SCREENING}
                     | {"duplicate_of": _id_or_none(details["duplicate_of"].iat[i])},
-                    "explanation": self._explanation(explained, features, i, all_factors),
+                    "explanation": self._explanation(explained, features, i, all_factors[i]),
                     "next_actions": actions[i],
                     "model_version": self.model_version,
                 }
@@ -174,11 +177,56 @@ class LeadArtifact:
 
     def score_request(self, request: dict[str, Any], *, all_factors: bool = False) -> dict[str, Any]:
         """Answer the contract's online request: a result per valid lead, an error entry per invalid one."""
-        as_of, result = request_to_tables(request)
+        answer = self.score_requests([request], all_factors=[all_factors])[0]
+        if isinstance(answer, ContractError):
+            raise answer
+        return answer
+
+    def score_requests(
+        self, requests: list[dict[str, Any]], *, all_factors: list[bool] | None = None
+    ) -> list[dict[str, Any] | ContractError]:
+        """Answer several online requests in one pass (what the service's adaptive batching hands over): each
+        gets exactly the answer it would get alone, or the ContractError that makes it unreadable.
+
+        Lead ids are prefixed by the request's position while the requests are scored together, and the
+        duplicate screen only compares leads of the same request, so no request sees another's leads."""
+        all_factors = all_factors or [False] * len(requests)
+        parsed, frames, snapshots = [], {}, []
+        for position, request in enumerate(requests):
+            try:
+                as_of, result = request_to_tables(request)
+            except ContractError as exc:
+                parsed.append(exc)
+                continue
+            parsed.append((as_of, result))
+            for name, table in result.tables.items():
+                table = table.assign(lead_id=f"{position}{_SEP}" + table["lead_id"].astype(str))
+                if name == "leads":
+                    table["request_group"], table["request_lead_id"] = position, result.tables["leads"]["lead_id"]
+                frames.setdefault(name, []).append(table)
+            ids = result.tables["leads"]["lead_id"]
+            snapshots.append(pd.DataFrame({"lead_id": f"{position}{_SEP}" + ids.astype(str), "as_of": as_of}))
+        answers_by_id: dict[str, dict[str, Any]] = {}
+        if snapshots:
+            tables = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+            snaps = pd.concat(snapshots, ignore_index=True)
+            wanted = [all_factors[int(i.split(_SEP, 1)[0])] for i in snaps["lead_id"]]
+            answers = self.score_tables(tables, snaps, all_factors=wanted)
+            answers_by_id = dict(zip(snaps["lead_id"], answers, strict=True))
+        return [
+            item if isinstance(item, ContractError) else self._request_answer(position, *item, answers_by_id)
+            for position, item in enumerate(parsed)
+        ]
+
+    def _request_answer(self, position: int, as_of, result, answers_by_id) -> dict[str, Any]:
         leads = result.tables["leads"]
-        snapshots = pd.DataFrame({"lead_id": leads["lead_id"], "as_of": as_of})
-        answers = self.score_tables(result.tables, snapshots, all_factors=all_factors)
-        results = [{**answer, "as_of": as_of.isoformat()} for answer in answers]
+        results = []
+        for lead_id in leads["lead_id"]:
+            answer = answers_by_id[f"{position}{_SEP}{lead_id}"]
+            screening = answer["screening"]
+            if screening["duplicate_of"] is not None:
+                screening["duplicate_of"] = screening["duplicate_of"].split(_SEP, 1)[1]
+            results.append({**answer, "lead_id": lead_id, "as_of": as_of.isoformat()})
         scored_ids = set(leads["lead_id"])
         # Problems of a scored lead (a bad optional value, a skipped event row) travel with its answer.
         warnings = _problems_by_lead(p for p in result.problems if p.lead_id in scored_ids)

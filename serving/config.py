@@ -52,6 +52,10 @@ class ServiceSettings:
     reload_seconds: int  # how often each worker asks the registry for a new champion (0: only POST /reload)
     registry: Settings
 
+    @staticmethod
+    def reload_interval() -> int:
+        return _int("LEADSCORE_RELOAD_SECONDS", 60)
+
     @classmethod
     def from_env(cls) -> ServiceSettings:
         registry = Settings.from_env()
@@ -61,6 +65,6 @@ class ServiceSettings:
             max_leads=_int("LEADSCORE_MAX_LEADS", 500),
             prediction_log_url=os.environ.get("LEADSCORE_PREDICTION_LOG_URL")
             or f"sqlite:///{registry.home / 'predictions.db'}",
-            reload_seconds=_int("LEADSCORE_RELOAD_SECONDS", 60),
+            reload_seconds=cls.reload_interval(),
             registry=registry,
         )
