@@ -21,6 +21,7 @@ from leadscore.artifact import LeadArtifact
 from leadscore.settings import Settings
 from training.closedate import compare_closedate_with_oracle, evaluate_closedate, followup_days, snapshot_outcomes
 from training.health import expected_calibration_error
+from training.next_actions import evaluate_next_actions
 from training.oracle import compare_with_oracle
 from training.report import build_report
 from training.train import (
@@ -116,6 +117,13 @@ def _oracle_sections(artifact, data_dir, tables, test, x_test, texts_test, evalu
         }
         lines.append(
             f"意图: 有表单文本的线索准确率 {intent['non_empty']['accuracy']:.3f}，全部线索 {intent['all_leads']['accuracy']:.3f}"
+        )
+    if (Path(data_dir) / "truth" / "counterfactuals.parquet").exists():
+        actions = evaluate_next_actions(artifact, data_dir)
+        metrics |= {f"nextaction_{k}": v for k, v in actions.items()}
+        lines.append(
+            f"下一步行动(真实反事实): 胜率 {actions['win_rate_leadscore']:.4f}，仅按规则 {actions['win_rate_rules_only']:.4f}，"
+            f"oracle {actions['win_rate_oracle']:.4f}，不行动 {actions['win_rate_no_action']:.4f}"
         )
     return lines
 
