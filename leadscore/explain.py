@@ -90,7 +90,7 @@ def factors(points: pd.Series, values: pd.Series) -> list[dict[str, object]]:
                 "points": pts,
                 "group": CATALOGUE[members[0]].group,
                 "sentence": f"{sentence}，{pts:+.1f}分",
-                "features": members,
+                "features": [m for m in members if abs(points[m]) >= 0.005] or members[:1],
             }
         )
     return sorted(out, key=lambda f: -abs(f["points"]))
