@@ -49,7 +49,8 @@ predictions = Table(
 class PredictionLog:
     def __init__(self, url: str, spool: Path | None = None) -> None:
         sqlite = url.startswith("sqlite")
-        if sqlite and (path := url.removeprefix("sqlite:///")):
+        path = url.removeprefix("sqlite:///") if sqlite else ""
+        if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, connect_args={"timeout": 60} if sqlite else {}, pool_pre_ping=True)
         if sqlite:
@@ -63,7 +64,8 @@ class PredictionLog:
                 cursor.close()
 
         metadata.create_all(self.engine, checkfirst=True)
-        self.spool = spool or Path(path if sqlite and path else "predictions").with_suffix(".spool.jsonl")
+        # Rows the database refuses go here: beside the SQLite file, or in the working directory.
+        self.spool = spool or Path(path or "predictions").with_suffix(".spool.jsonl")
 
     def write(self, request_id: str, endpoint: str, results: list[dict[str, Any]]) -> None:
         now = datetime.now(UTC)
