@@ -15,6 +15,16 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $@
 
+# The manager page's browser tests drive Debian's chromium (Playwright never downloads its own here).
+# A small CJK font, so the page's Chinese renders in the screenshots instead of empty boxes.
+CHROMIUM := /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM) $(CJK_FONT):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+
 install: $(BIN)/.installed ## create .venv and install leadscore with its test tools
 
 demo: install ## simulate a CRM, train, serve on localhost:3000 and answer an example request
@@ -28,7 +38,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint ## lint, then run every test (unit, data, model, real servers)
+test: lint $(CHROMIUM) $(CJK_FONT) ## lint, then run every test (unit, data, model, notebooks, real servers and browser)
 	$(BIN)/pytest
 
 clean: ## remove the venv, the local MLflow store and caches

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from http.cookies import CookieError, SimpleCookie
 
 from features.text import mask_personal
 from serving.config import ServiceSettings
@@ -31,7 +32,12 @@ class Guard:
             return
         headers = dict(scope.get("headers") or [])
         key = headers.get(b"x-api-key", b"").decode("latin-1")
-        if not any(hmac.compare_digest(key.encode(), k.encode()) for k in self.api_keys):
+        if path.startswith("/manager"):  # a browser: the key comes as the cookie the login form set
+            key = key or _cookie(headers.get(b"cookie", b"").decode("latin-1"), KEY_COOKIE)
+            if path != "/manager/login" and not key_is_valid(key, self.api_keys):
+                await _redirect(send, "/manager/login")
+                return
+        elif not key_is_valid(key, self.api_keys):
             await _answer(send, 401, "missing or wrong API key: send a valid key in the X-API-Key header")
             return
         limit = self.max_request_bytes
@@ -60,6 +66,29 @@ class Guard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+KEY_COOKIE = "leadscore_key"
+
+
+def key_is_valid(key: str, api_keys: tuple[str, ...]) -> bool:
+    """Constant-time comparison with every configured key."""
+    return bool(key) and any(hmac.compare_digest(key.encode(), k.encode()) for k in api_keys)
+
+
+def _cookie(header: str, name: str) -> str:
+    cookies = SimpleCookie()
+    try:
+        cookies.load(header)
+    except CookieError:
+        return ""
+    return cookies[name].value if name in cookies else ""
+
+
+async def _redirect(send, location: str) -> None:
+    headers = [(b"location", location.encode()), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _answer(send, status: int, message: str) -> None:

@@ -23,9 +23,13 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.exc import SQLAlchemyError
+
+from features.text import mask_personal
 
 logger = logging.getLogger("leadscore.predictions")
 metadata = MetaData()
@@ -43,6 +47,11 @@ predictions = Table(
     Column("tier", String(8), nullable=False),
     Column("inferred_stage", String(8)),
     Column("answer", Text, nullable=False),  # the whole answer as JSON: no phone or e-mail is in it
+    # What the manager page filters and shows beside the answer; the events' notes with personal data masked.
+    Column("owner_id", String(128)),
+    Column("industry", String(64)),
+    Column("channel", String(64)),
+    Column("events", Text),
 )
 
 
@@ -64,11 +73,29 @@ class PredictionLog:
                 cursor.close()
 
         metadata.create_all(self.engine, checkfirst=True)
+        self._add_missing_columns()
         # Rows the database refuses go here: beside the SQLite file, or in the working directory.
         self.spool = spool or Path(path or "predictions").with_suffix(".spool.jsonl")
 
-    def write(self, request_id: str, endpoint: str, results: list[dict[str, Any]]) -> None:
+    def _add_missing_columns(self) -> None:
+        """A log created by an earlier version gains the columns added since (nullable, so old rows stay)."""
+        present = {c["name"] for c in inspect(self.engine).get_columns("predictions")}
+        with self.engine.begin() as connection:
+            for column in predictions.columns:
+                if column.name not in present:
+                    kind = column.type.compile(self.engine.dialect)
+                    connection.execute(text(f'ALTER TABLE predictions ADD COLUMN "{column.name}" {kind}'))
+
+    def write(
+        self,
+        request_id: str,
+        endpoint: str,
+        results: list[dict[str, Any]],
+        leads: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """One row per answer; `leads` (by lead id, as sent) adds owner, industry, channel and the events."""
         now = datetime.now(UTC)
+        leads = leads or {}
         rows = [
             {
                 "logged_at": now,
@@ -81,6 +108,7 @@ class PredictionLog:
                 "tier": r["tier"],
                 "inferred_stage": r.get("stage", {}).get("inferred"),
                 "answer": json.dumps(r, ensure_ascii=False, default=str),
+                **_lead_context(leads.get(r["lead_id"], {})),
             }
             for r in results
         ]
@@ -97,6 +125,52 @@ class PredictionLog:
                 for row in rows:
                     handle.write(json.dumps(row | {"logged_at": now.isoformat()}, ensure_ascii=False) + "\n")
 
+    def latest(self) -> list[dict[str, Any]]:
+        """The latest row of every lead, best score first."""
+        newest = select(func.max(predictions.c.id)).group_by(predictions.c.lead_id)
+        query = select(predictions).where(predictions.c.id.in_(newest)).order_by(predictions.c.health_score.desc())
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def lead_of(self, row_id: int) -> str | None:
+        """The lead a row belongs to (the page links rows by id: a lead id may itself be personal data)."""
+        query = select(predictions.c.lead_id).where(predictions.c.id == row_id)
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar_one_or_none()
+
+    def history(self, lead_id: str) -> list[dict[str, Any]]:
+        """Every row of one lead, oldest first."""
+        query = select(predictions).where(predictions.c.lead_id == lead_id).order_by(predictions.c.id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
     def count(self) -> int:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(predictions)).scalar_one())
+
+
+EVENT_FIELDS = {"web_events": ("ts", "event_type", "page_category"),
+                "activities": ("ts", "channel", "direction", "contact_role", "note", "attachment_type"),
+                "stage_changes": ("ts", "stage")}  # fmt: skip
+
+
+def _lead_context(lead: dict[str, Any]) -> dict[str, Any]:
+    """What the page needs of the lead as sent: no phone, e-mail or company name; notes masked."""
+    events = {
+        name: [
+            {k: mask_personal(str(row[k])) for k in fields if row.get(k) is not None}
+            for row in (lead.get(name) or [])
+            if isinstance(row, dict)
+        ]
+        for name, fields in EVENT_FIELDS.items()
+    }
+    return {
+        "owner_id": _text(lead.get("owner_id")),
+        "industry": _text(lead.get("industry")),
+        "channel": _text(lead.get("channel")),
+        "events": json.dumps(events, ensure_ascii=False) if lead else None,
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else mask_personal(str(value))[:128]

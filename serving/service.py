@@ -23,11 +23,13 @@ import os
 import threading
 import uuid
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 import aiohttp
 import anyio
 import bentoml
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
 
 from features.catalogue import CATALOGUE
@@ -36,8 +38,9 @@ from leadscore.artifact import LeadArtifact
 from leadscore.champion import champion_version, load_champion
 from leadscore.settings import HEALTH_MODEL_NAME, Settings
 from leadscore.tiers import TierThresholds
+from serving import page
 from serving.config import ServiceSettings
-from serving.guard import Guard, mask_all_log_handlers
+from serving.guard import KEY_COOKIE, Guard, key_is_valid, mask_all_log_handlers
 from serving.predlog import PredictionLog
 
 logger = logging.getLogger("leadscore.service")
@@ -149,7 +152,8 @@ class LeadScoring:
         if "error" in answer:
             raise bentoml.exceptions.InvalidArgument(answer["error"])
         request_id = str(uuid.uuid4())
-        await anyio.to_thread.run_sync(self.predictions.write, request_id, endpoint, answer["results"])
+        sent = {lead.get("lead_id"): lead for lead in leads if isinstance(lead, dict)}
+        await anyio.to_thread.run_sync(self.predictions.write, request_id, endpoint, answer["results"], sent)
         for error in answer["errors"]:
             logger.warning("request %s: lead %s rejected: %s", request_id, error["lead_id"], error["problems"])
         logger.info("request %s /%s: %d scored, %d rejected", request_id, endpoint, len(answer["results"]),
@@ -203,6 +207,38 @@ class LeadScoring:
                 for s in CATALOGUE.values()
             ],
         }
+
+    # The manager page (serving/page.py): HTML from the prediction log, behind the same key (as a cookie).
+    @extra.get("/manager", response_class=HTMLResponse)
+    async def manager_list(
+        self, owner: str = "", tier: str = "", industry: str = "", stage: str = "", channel: str = ""
+    ) -> HTMLResponse:
+        filters = {"owner": owner, "tier": tier, "industry": industry, "stage": stage, "channel": channel}
+        return HTMLResponse(await anyio.to_thread.run_sync(page.lead_list, self.predictions, filters))
+
+    @extra.get("/manager/lead/{row_id}", response_class=HTMLResponse)
+    async def manager_lead(self, row_id: int) -> HTMLResponse:
+        html = await anyio.to_thread.run_sync(page.lead_page, self.predictions, row_id)
+        if html is None:
+            return HTMLResponse("<p>没有这条线索的评分记录</p>", status_code=404)
+        return HTMLResponse(html)
+
+    @extra.get("/manager/team", response_class=HTMLResponse)
+    async def manager_team(self) -> HTMLResponse:
+        return HTMLResponse(await anyio.to_thread.run_sync(page.team_page, self.predictions))
+
+    @extra.get("/manager/login", response_class=HTMLResponse)
+    async def manager_login_form(self) -> HTMLResponse:
+        return HTMLResponse(page.login_page())
+
+    @extra.post("/manager/login", response_class=HTMLResponse)
+    async def manager_login(self, request: Request) -> Response:
+        key = parse_qs((await request.body()).decode("utf-8", "replace")).get("key", [""])[0]
+        if not key_is_valid(key, self.settings.api_keys):
+            return HTMLResponse(page.login_page("密钥无效"), status_code=401)
+        response = RedirectResponse("/manager", status_code=303)
+        response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict", path="/manager")
+        return response
 
 
 LeadScoring.add_asgi_middleware(Guard)

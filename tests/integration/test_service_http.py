@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,47 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from leadscore.cli import serve_command
-from leadscore.demo import example_request, lead_request, wait_until_ready
+from leadscore.demo import example_request, lead_request
 from leadscore.tiers import TierThresholds
-from serving.predlog import PredictionLog
-from tests.conftest import free_port
+from tests.integration.conftest import AUTH, MAX_BYTES, MAX_LEADS, post
 
 pytestmark = pytest.mark.slow
-
-API_KEY = "test-key-0123456789abcdef"
-AUTH = {"x-api-key": API_KEY}
-MAX_LEADS, MAX_BYTES = 40, 400_000
-
-
-@pytest.fixture(scope="module")
-def server(trained, tmp_path_factory):
-    port = free_port()
-    home = tmp_path_factory.mktemp("server")
-    log_path, db_url = home / "bentoml.log", f"sqlite:///{home / 'predictions.db'}"
-    env = {
-        **os.environ,
-        "LEADSCORE_MODEL_TAG": trained["tag"],
-        "LEADSCORE_API_KEYS": f"another-key-0123456789,{API_KEY}",
-        "LEADSCORE_MAX_LEADS": str(MAX_LEADS),
-        "LEADSCORE_MAX_REQUEST_BYTES": str(MAX_BYTES),
-        "LEADSCORE_PREDICTION_LOG_URL": db_url,
-        "LEADSCORE_RELOAD_SECONDS": "2",
-    }
-    # Output to a file: a pipe nobody reads would block the server once it filled.
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(serve_command(port, "127.0.0.1"), env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_ready(url, proc, timeout=180)
-            yield {"url": url, "log": log_path, "predictions": PredictionLog(db_url)}
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-
-
-def post(server, route: str, payload, **kwargs) -> httpx.Response:
-    return httpx.post(f"{server['url']}{route}", json=payload, headers=AUTH, timeout=60, **kwargs)
 
 
 def test_score_answers_each_valid_lead_and_reports_the_invalid_one(server, sim_dir: Path) -> None:

@@ -1,0 +1,48 @@
+"""One real `bentoml serve` for the integration tests that talk to the service (HTTP API and the page)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import httpx
+import pytest
+
+from leadscore.cli import serve_command
+from leadscore.demo import wait_until_ready
+from serving.predlog import PredictionLog
+from tests.conftest import free_port
+
+API_KEY = "test-key-0123456789abcdef"
+AUTH = {"x-api-key": API_KEY}
+MAX_LEADS, MAX_BYTES = 40, 400_000
+
+
+@pytest.fixture(scope="session")
+def server(trained, tmp_path_factory):
+    port = free_port()
+    home = tmp_path_factory.mktemp("server")
+    log_path, db_url = home / "bentoml.log", f"sqlite:///{home / 'predictions.db'}"
+    env = {
+        **os.environ,
+        "LEADSCORE_MODEL_TAG": trained["tag"],
+        "LEADSCORE_API_KEYS": f"another-key-0123456789,{API_KEY}",
+        "LEADSCORE_MAX_LEADS": str(MAX_LEADS),
+        "LEADSCORE_MAX_REQUEST_BYTES": str(MAX_BYTES),
+        "LEADSCORE_PREDICTION_LOG_URL": db_url,
+        "LEADSCORE_RELOAD_SECONDS": "2",
+    }
+    # Output to a file: a pipe nobody reads would block the server once it filled.
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(serve_command(port, "127.0.0.1"), env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_ready(url, proc, timeout=180)
+            yield {"url": url, "log": log_path, "predictions": PredictionLog(db_url)}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def post(server, route: str, payload, **kwargs) -> httpx.Response:
+    return httpx.post(f"{server['url']}{route}", json=payload, headers=AUTH, timeout=60, **kwargs)
