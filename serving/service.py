@@ -148,7 +148,7 @@ class LeadScoring:
                 "(LEADSCORE_MAX_LEADS): split the request"
             )
         job = {"request": {"as_of": as_of, "leads": leads}, "all_factors": options.get("all_factors", False)}
-        [answer] = await self._call_model(job)
+        [answer] = await self._call_model("score_jobs", [job])
         if "error" in answer:
             raise bentoml.exceptions.InvalidArgument(answer["error"])
         request_id = str(uuid.uuid4())
@@ -160,17 +160,18 @@ class LeadScoring:
                     len(answer["errors"]))  # fmt: skip
         return {"request_id": request_id, **answer}
 
-    async def _call_model(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        """The model worker's answer to one job. BentoML's client reuses pooled connections that the
-        worker's server may have closed after 5 s idle (its keep-alive): such a call fails before the worker
-        saw it, and scoring is idempotent, so it is retried on a fresh connection."""
+    async def _call_model(self, method: str, *args: Any) -> Any:
+        """A call to the model worker. BentoML's client reuses pooled connections that the worker's server
+        may have closed (its keep-alive is 5 s; a reload keeps it busy): such a call fails before the
+        worker acts on it, and every model call is idempotent, so it is retried on a fresh connection."""
         for attempt in range(3):
             try:
-                return await self.model.to_async.score_jobs([job])
-            except aiohttp.ClientConnectionError as exc:
+                return await getattr(self.model.to_async, method)(*args)
+            except (aiohttp.ClientConnectionError, ConnectionError) as exc:
                 if attempt == 2:
                     raise bentoml.exceptions.ServiceUnavailable(f"the model worker is unreachable: {exc}") from exc
                 logger.info("model worker connection was closed (%s); retrying", type(exc).__name__)
+                await anyio.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
     @bentoml.api(route="/score")
@@ -195,12 +196,12 @@ class LeadScoring:
     async def reload(self) -> dict[str, Any]:
         """Load the registry's champion now if it changed (in the model worker asked; every model worker
         checks by itself every LEADSCORE_RELOAD_SECONDS)."""
-        return await self.model.to_async.reload()
+        return await self._call_model("reload")
 
     @extra.get("/metadata")
     async def metadata(self) -> dict[str, Any]:
         """Model versions, evaluation figures, the feature catalogue, tiers and limits."""
-        return await self.model.to_async.describe() | {
+        return await self._call_model("describe") | {
             "limits": {"max_leads": self.settings.max_leads, "max_request_bytes": self.settings.max_request_bytes},
             "features": [
                 {"name": s.name, "group": s.group, "template": s.template, "categorical": s.categorical}
