@@ -91,18 +91,32 @@ def load(send, payloads: list, concurrency: int) -> float:
     """Requests per second with `concurrency` clients over all payloads."""
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        for response in pool.map(send, payloads):
-            response.raise_for_status()
+        list(pool.map(send, payloads))
     return len(payloads) / (time.perf_counter() - started)
 
 
-def latencies(send, payloads: list) -> list[float]:
+def latencies(call, payloads: list) -> list[float]:
+    """Seconds per call, one call at a time."""
     out = []
     for payload in payloads:
         started = time.perf_counter()
-        send(payload).raise_for_status()
+        call(payload)
         out.append(time.perf_counter() - started)
     return out
+
+
+def measure(server: subprocess.Popen, send, payloads: list, requests: int) -> dict:
+    """A started server's single-request latencies (after a warm-up), throughput at concurrency 16 and
+    memory; the server is stopped afterwards."""
+    try:
+        latencies(send, payloads[:8])
+        return {
+            "latency": latencies(send, payloads[:64]),
+            "throughput": load(send, payloads[:requests], 16),
+            "rss": tree_rss_mb(server),
+        }
+    finally:
+        stop(server)
 
 
 def main() -> None:
@@ -131,38 +145,31 @@ def main() -> None:
     # In process: the same code the service runs, for one lead at a time.
     for request in singles[:5]:
         artifact.score_request(request)
-    in_process = latencies(lambda r: _Done(artifact.score_request(r)), singles[:64])
+    in_process = latencies(artifact.score_request, singles[:64])
 
     env = {**os.environ, "LEADSCORE_API_KEYS": KEY, "LEADSCORE_RELOAD_SECONDS": "0"}
     env["LEADSCORE_PREDICTION_LOG_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench-predictions.db"
     port = 3931
     url = f"http://127.0.0.1:{port}"
     serve = [sys.executable, "-m", "bentoml", "serve", "serving.service:LeadScoring", "--port", str(port)]
-    bento = start(serve, env, home / "bench-bentoml.log", f"{url}/readyz")
     client = httpx.Client(timeout=120, headers={"x-api-key": KEY})
-    try:
-        send = lambda r: client.post(f"{url}/score", json=r)  # noqa: E731
-        latencies(send, singles[:8])
-        bento_latency = latencies(send, singles[:64])
-        bento_throughput = load(send, singles[: args.requests], 16)
-        bento_rss = tree_rss_mb(bento)
-    finally:
-        stop(bento)
+    bento = measure(
+        start(serve, env, home / "bench-bentoml.log", f"{url}/readyz"),
+        lambda r: client.post(f"{url}/score", json=r).raise_for_status(),
+        singles,
+        args.requests,
+    )
 
     mlflow_cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{settings.model_name}@champion",
                   "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     mlflow_env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "PATH": path}
-    served = start(mlflow_cmd, mlflow_env, home / "bench-mlflow.log", f"{url}/ping")
-    try:
-        rows = [[_pyfunc_row(r, as_of) for r in s["leads"]] for s in singles]
-        send = lambda rs: client.post(f"{url}/invocations", json={"dataframe_records": rs})  # noqa: E731
-        latencies(send, rows[:8])
-        mlflow_latency = latencies(send, rows[:64])
-        mlflow_throughput = load(send, rows[: args.requests], 16)
-        mlflow_rss = tree_rss_mb(served)
-    finally:
-        stop(served)
+    mlflow = measure(
+        start(mlflow_cmd, mlflow_env, home / "bench-mlflow.log", f"{url}/ping"),
+        lambda rs: client.post(f"{url}/invocations", json={"dataframe_records": rs}).raise_for_status(),
+        [[_pyfunc_row(r, as_of) for r in s["leads"]] for s in singles],
+        args.requests,
+    )
 
     batch = batch_costs(artifact, data)
     ms = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
@@ -175,29 +182,21 @@ def main() -> None:
         "",
         "| figure | leadscore (BentoML) | reference | ratio | bar |",
         "|---|---|---|---|---|",
-        f"| throughput, 16 concurrent clients (leads/s) | {bento_throughput:.1f} | mlflow models serve "
-        f"{mlflow_throughput:.1f} | {bento_throughput / mlflow_throughput:.1f}x | >= 3x |",
-        f"| p50 latency, one lead (ms) | {ms(bento_latency):.0f} | in-process {ms(in_process):.0f} | "
-        f"{ms(bento_latency) / ms(in_process):.2f}x | <= 2x |",
+        f"| throughput, 16 concurrent clients (leads/s) | {bento['throughput']:.1f} | mlflow models serve "
+        f"{mlflow['throughput']:.1f} | {bento['throughput'] / mlflow['throughput']:.1f}x | >= 3x |",
+        f"| p50 latency, one lead (ms) | {ms(bento['latency']):.0f} | in-process {ms(in_process):.0f} | "
+        f"{ms(bento['latency']) / ms(in_process):.2f}x | <= 2x |",
         f"| batch scoring per lead (ms) | {batch['batch_ms']:.1f} | features + model + pred_contrib "
         f"{batch['raw_ms']:.1f} | {batch['batch_ms'] / batch['raw_ms']:.2f}x | <= 3x |",
-        f"| p50 latency, one lead, mlflow models serve (ms) | | {ms(mlflow_latency):.0f} | | |",
+        f"| p50 latency, one lead, mlflow models serve (ms) | | {ms(mlflow['latency']):.0f} | | |",
         f"| model + pred_contrib alone, per lead (ms) | | {batch['model_ms']:.2f} | | |",
-        f"| resident memory per process (MB) | {bento_rss} | mlflow {mlflow_rss} | | reported |",
+        f"| resident memory per process (MB) | {bento['rss']} | mlflow {mlflow['rss']} | | reported |",
         "",
         f"Batch: {batch['leads']} leads as of the export's end in chunks of 500 (the raw figure includes "
         f"loading the export, {batch['loading_s']} s, as the batch figure does).",
     ]
     write_report(args.out, lines)
-    print(json.dumps({"bento_rps": bento_throughput, "mlflow_rps": mlflow_throughput}))
-
-
-class _Done:
-    def __init__(self, _answer) -> None:
-        pass
-
-    def raise_for_status(self) -> None:
-        pass
+    print(json.dumps({"bento_rps": bento["throughput"], "mlflow_rps": mlflow["throughput"]}))
 
 
 def _pyfunc_row(lead: dict, as_of: str) -> dict:

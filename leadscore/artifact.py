@@ -191,7 +191,7 @@ class LeadArtifact:
         Lead ids are prefixed by the request's position while the requests are scored together, and the
         duplicate screen only compares leads of the same request, so no request sees another's leads."""
         all_factors = all_factors or [False] * len(requests)
-        parsed, frames, snapshots = [], {}, []
+        parsed, frames, snapshots, wanted = [], {}, [], []
         for position, request in enumerate(requests):
             try:
                 as_of, result = request_to_tables(request)
@@ -206,11 +206,11 @@ class LeadArtifact:
                 frames.setdefault(name, []).append(table)
             ids = result.tables["leads"]["lead_id"]
             snapshots.append(pd.DataFrame({"lead_id": f"{position}{_SEP}" + ids.astype(str), "as_of": as_of}))
+            wanted += [all_factors[position]] * len(ids)
         answers_by_id: dict[str, dict[str, Any]] = {}
         if snapshots:
             tables = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
             snaps = pd.concat(snapshots, ignore_index=True)
-            wanted = [all_factors[int(i.split(_SEP, 1)[0])] for i in snaps["lead_id"]]
             answers = self.score_tables(tables, snaps, all_factors=wanted)
             answers_by_id = dict(zip(snaps["lead_id"], answers, strict=True))
         return [

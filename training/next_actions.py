@@ -32,6 +32,8 @@ def evaluate_next_actions(artifact: LeadArtifact, data_dir: str | Path, seed: in
     p_with = truth.pivot_table(index=["lead_id", "as_of"], columns="action", values="p_won_90_with")
     p_without = truth.groupby(["lead_id", "as_of"])["p_won_90_without"].first()
     playbook_order = {a.key: k for k, a in enumerate(PLAYBOOK)}
+    # A reference no rule book has: one fixed order, the actions sorted by their mean true effect here.
+    mean_effect = truth.groupby("action")["effect"].mean()
     rng = np.random.default_rng(seed)
     rows = []
     for (lead_id, as_of), answer in zip(snapshots.itertuples(index=False), answers, strict=True):
@@ -43,11 +45,14 @@ def evaluate_next_actions(artifact: LeadArtifact, data_dir: str | Path, seed: in
         def outcome(chosen: dict | None, true_with=true_with, base=base) -> float:
             return base if chosen is None else float(true_with[ACTIONS[chosen["action"]].simulator_action])
 
-        by_rules = min(playable, key=lambda a: playbook_order[a["action"]]) if playable else None
+        def first(order, playable=playable) -> dict | None:
+            return min(playable, key=order) if playable else None
+
         rows.append(
             {
                 "leadscore": outcome(playable[0] if playable else None),
-                "rules_only": outcome(by_rules),
+                "rules_only": outcome(first(lambda a: playbook_order[a["action"]])),
+                "best_fixed_order": outcome(first(lambda a: -mean_effect[ACTIONS[a["action"]].simulator_action])),
                 "random": outcome(playable[rng.integers(len(playable))] if playable else None),
                 "oracle": max(base, float(true_with.max())),
                 "no_action": base,
@@ -57,16 +62,6 @@ def evaluate_next_actions(artifact: LeadArtifact, data_dir: str | Path, seed: in
             }
         )
     frame = pd.DataFrame(rows)
-    # A reference no rule book has: one fixed order, the actions sorted by their mean true effect here.
-    mean_effect = truth.groupby("action")["effect"].mean()
-    rows_hindsight = []
-    for (lead_id, as_of), answer in zip(snapshots.itertuples(index=False), answers, strict=True):
-        playable = [ACTIONS[a["action"]].simulator_action for a in answer["next_actions"]]
-        playable = [a for a in playable if a]
-        key = (lead_id, as_of)
-        best = max(playable, key=lambda a: mean_effect[a]) if playable else None
-        rows_hindsight.append(float(p_with.loc[key, best]) if best else float(p_without.loc[key]))
-    frame["best_fixed_order"] = rows_hindsight
     figures = {f"win_rate_{name}": float(frame[name].mean()) for name in ("leadscore", "rules_only", "best_fixed_order", "random", "oracle", "no_action")}  # fmt: skip
     chosen = frame[frame["has_candidate"]]
     figures |= {
