@@ -328,15 +328,22 @@ def _read_file(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
         return None, [Problem(name, "*", "*", f"cannot read {path.name}: {type(exc).__name__}: {exc}")]
 
 
-def load_export(directory: str | Path) -> ContractResult:
-    """Load and validate a CRM export: a directory with leads.csv|parquet and optional event tables."""
+def table_file(directory: str | Path, name: str) -> Path | None:
+    """The export's file of a table (Parquet before CSV), or None."""
+    return next((p for p in (Path(directory) / f"{name}.parquet", Path(directory) / f"{name}.csv") if p.exists()), None)
+
+
+def load_export(directory: str | Path, only: tuple[str, ...] | None = None) -> ContractResult:
+    """Load and validate a CRM export: a directory with leads.csv|parquet and optional event tables.
+    `only` names the tables to read (the leads table always; the others are left empty)."""
     root = Path(directory)
     if not root.is_dir():
         raise ContractError(f"{root}: not a directory")
     problems: list[Problem] = []
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
-        files = [p for p in (root / f"{name}.parquet", root / f"{name}.csv") if p.exists()]
+        file = table_file(root, name) if only is None or name in only or name == "leads" else None
+        files = [file] if file is not None else []
         if not files:
             if name == "leads":
                 raise ContractError(f"{root}: no leads.csv or leads.parquet (the leads table is required)")

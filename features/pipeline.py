@@ -25,6 +25,7 @@ from features.text import OutOfFoldTextClassifier, lexicon_counts, normalize_ser
 FEATURE_SET_VERSION = "features-3"
 DAY = pd.Timedelta(days=1)
 LAST_NOTES = 10  # the notes a text model reads: the latest ten at as_of
+OWNER_COLUMNS = ["owner_win_rate", "owner_closed_deals", "owner_open_load", "owner_industry_wins"]
 STAGE_RANK = {s: i for i, s in enumerate(TABLES["stage_changes"].fields[2].choices)}
 
 
@@ -59,15 +60,39 @@ def _latest_notes(index: EventIndex, code: np.ndarray, as_of: pd.Series, notes: 
     return pd.Series([" ".join(ordered[a:b]) for a, b in zip(start, end, strict=True)], dtype=object)
 
 
+def lead_context(
+    tables: dict[str, pd.DataFrame],
+    snapshots: pd.DataFrame,
+    owner_parts: list[tuple] | None = None,
+    screening: ScreeningConfig | None = None,
+) -> pd.DataFrame:
+    """The features that read other leads: the owner's figures as of each snapshot and the screening flags
+    (a duplicate is an earlier lead with the same phone). One row per snapshot. They need only the leads
+    and outcomes tables, so a cluster computes them once over all leads while each partition of leads
+    computes the rest from its own events (`raw_features(..., context=...)`)."""
+    code = _check_snapshots(tables, snapshots)
+    as_of = pd.to_datetime(snapshots["as_of"]).reset_index(drop=True)
+    leads = tables["leads"].reset_index(drop=True)
+    lead = leads.iloc[code].reset_index(drop=True)
+    owner_parts = owner_parts or [(OwnerHistory(_history(tables)), 1)]
+    owners = owner_features(owner_parts, lead["owner_id"], lead["industry"], as_of)
+    form_by_lead = normalize_series(leads["form_text"], "leads.form_text")
+    screen = screening_features(leads, form_by_lead, screening or ScreeningConfig.default())
+    return pd.concat([owners, screen.iloc[code].reset_index(drop=True)], axis=1)
+
+
 def raw_features(
     tables: dict[str, pd.DataFrame],
     snapshots: pd.DataFrame,
     owner_parts: list[tuple] | None = None,
     screening: ScreeningConfig | None = None,
     timings: dict[str, float] | None = None,
+    context: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, SnapshotTexts, pd.DataFrame]:
     """Every feature that needs no fitting, the snapshot texts, and per-snapshot details for users
-    (duplicate_of). One row per snapshot, in order. `timings`, if given, receives seconds per group."""
+    (duplicate_of). One row per snapshot, in order. `timings`, if given, receives seconds per group.
+    `context` is `lead_context` computed beforehand over all leads (then `tables` may hold only the
+    snapshots' leads and their events); without it, it is computed here from `tables`."""
     clock = _Clock(timings)
     code = _check_snapshots(tables, snapshots)
     known = pd.Index(tables["leads"]["lead_id"])
@@ -97,12 +122,15 @@ def raw_features(
     clock.lap("行为 behaviour")
     act_codes = lead_codes(acts["lead_id"], known)
     followup = followup_features(acts, act_codes, stages, lead_codes(stages["lead_id"], known), code, as_of, created)
-    owner_parts = owner_parts or [(OwnerHistory(_history(tables)), 1)]
-    owners = owner_features(owner_parts, lead["owner_id"], lead["industry"], as_of)
+    if context is None:
+        context = lead_context(tables, snapshots, owner_parts, screening)
+    elif len(context) != len(snapshots):
+        raise ValueError(f"context has {len(context)} rows for {len(snapshots)} snapshots")
+    context = context.reset_index(drop=True)
+    owners = context[OWNER_COLUMNS]
     clock.lap("跟进 follow-up and owner")
 
-    form_by_lead = normalize_series(leads["form_text"], "leads.form_text")
-    form = form_by_lead.iloc[code].reset_index(drop=True)
+    form = normalize_series(leads["form_text"], "leads.form_text").iloc[code].reset_index(drop=True)
     unique_notes = pd.Series(acts["note"].unique())
     normalised = dict(zip(unique_notes, normalize_series(unique_notes, "activities.note"), strict=True))
     notes_per_row = acts["note"].map(normalised).fillna("").astype(str)
@@ -121,11 +149,7 @@ def raw_features(
         text[column] = all_notes.sum_between(row_counts[column].to_numpy(float), code, start, as_of)
 
     clock.lap("文本 text (normalise, lexicon, notes)")
-    screen = (
-        screening_features(leads, form_by_lead, screening or ScreeningConfig.default())
-        .iloc[code]
-        .reset_index(drop=True)
-    )
+    screen = context.drop(columns=OWNER_COLUMNS)
     features = pd.concat([profile, behaviour, followup, owners, text, screen.drop(columns="duplicate_of")], axis=1)
     present = pd.DataFrame(
         {
@@ -175,11 +199,17 @@ class FeaturePipeline:
         return self.fit_transform_with_details(tables, snapshots, y)[0]
 
     def fit_transform_with_details(
-        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, y: np.ndarray
+        self,
+        tables: dict[str, pd.DataFrame],
+        snapshots: pd.DataFrame,
+        y: np.ndarray,
+        raw: tuple[pd.DataFrame, SnapshotTexts] | None = None,
     ) -> tuple[pd.DataFrame, SnapshotTexts]:
-        """`fit_transform`, also returning the snapshot texts (for models that read notes themselves)."""
+        """`fit_transform`, also returning the snapshot texts (for models that read notes themselves).
+        `raw`: `raw_features` of these snapshots computed elsewhere (per partition on a cluster)."""
         self.history_ = _history(tables)
-        features, texts, _ = raw_features(tables, snapshots, None, self.screening)
+        features, texts = raw or raw_features(tables, snapshots, None, self.screening)[:2]
+        features = features.copy()
         y = np.asarray(y)
         groups = snapshots["lead_id"].to_numpy()
         stage = features["recorded_stage"].map(STAGE_RANK)
@@ -225,17 +255,27 @@ class FeaturePipeline:
         return features
 
     def transform_with_details(
-        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, timings: dict[str, float] | None = None
+        self,
+        tables: dict[str, pd.DataFrame],
+        snapshots: pd.DataFrame,
+        timings: dict[str, float] | None = None,
+        context: pd.DataFrame | None = None,
     ):
-        """Features, texts and user-facing details (duplicate_of) for any snapshots; `timings` as in raw_features."""
-        parts = self._owner_parts(tables, snapshots)
-        features, texts, details = raw_features(tables, snapshots, parts, self.screening, timings)
+        """Features, texts and user-facing details (duplicate_of) for any snapshots; `timings` and `context`
+        (this pipeline's `context` of the snapshots over all leads) as in raw_features."""
+        parts = None if context is not None else self._owner_parts(tables, snapshots)
+        features, texts, details = raw_features(tables, snapshots, parts, self.screening, timings, context)
         clock = _Clock(timings)
         for name, model in self.text_models_.items():
             source = texts.form if name == "form_text_win_p" else texts.notes
             features[name] = self._reduce(name, model, model.transform(source.to_frame()))
         clock.lap("文本 text models (TF-IDF + linear)")
         return self._finish(features), texts, details
+
+    def context(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> pd.DataFrame:
+        """`lead_context` as `transform` computes it: from the leads and outcomes tables of the export
+        (its events are not read), for scoring the export's leads in partitions."""
+        return lead_context(tables, snapshots, self._owner_parts(tables, snapshots), self.screening)
 
     def _owner_parts(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> list[tuple]:
         """Owner figures: the training history, minus what it knew of these leads, plus what the tables say

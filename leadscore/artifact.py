@@ -115,13 +115,20 @@ class LeadArtifact:
         return self.predict_features(self.pipeline.transform(tables, snapshots))
 
     def score_tables(
-        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, *, all_factors: bool | list[bool] = False
+        self,
+        tables: dict[str, pd.DataFrame],
+        snapshots: pd.DataFrame,
+        *,
+        all_factors: bool | list[bool] = False,
+        context: pd.DataFrame | None = None,
     ) -> list[dict[str, Any]]:
         """One answer per snapshot: health, stage, close date, intent, rule indices, screening flags, the
-        strongest factors (all of them with `all_factors`) and the next actions."""
+        strongest factors (all of them with `all_factors`) and the next actions. With `context` (the
+        pipeline's `context` of these snapshots over the whole export), `tables` need only hold the
+        snapshots' own leads and their rows."""
         if snapshots.empty:
             return []
-        features, texts, details = self.pipeline.transform_with_details(tables, snapshots)
+        features, texts, details = self.pipeline.transform_with_details(tables, snapshots, context=context)
         explained = explain(self.health, features)
         probability = explained.score / 100
         tiers = self.tiers.tier(explained.score)

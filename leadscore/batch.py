@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -40,33 +42,70 @@ def score_export(
 ) -> dict[str, int]:
     """Score an export's leads as of a time (default: the export's latest timestamp) and write one answer
     per lead: whole answers as JSON Lines, or the headline fields as CSV / Parquet, chosen by the suffix.
-    Rows are written chunk by chunk, so memory stays flat however many leads there are."""
+    Rows are written chunk by chunk. (`leadscore.scaleout.score_export_on_dask` does the same per
+    partition of leads on a Dask cluster.)"""
+    out, kind = output_kind(out, chunk_size)
+    loaded = load_export(data_dir)
+    if loaded.errors:
+        raise ContractError(f"{data_dir}: the export has errors; `leadscore validate --data {data_dir}` lists them")
+    tables = loaded.tables
+    when = export_time(tables) if as_of is None else parse_as_of(as_of)
+    snapshots = snapshots_to_score(tables, when, include_closed)
+    context = artifact.pipeline.context(tables, snapshots)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = AnswerWriter(out, kind)
+    try:
+        with tqdm(total=len(snapshots), desc="scoring", unit="lead", disable=not progress) as bar:
+            score_snapshots(artifact, tables, snapshots, context, writer, chunk_size, bar.update)
+    finally:
+        writer.close()
+    return {"leads": len(snapshots), "as_of": when.isoformat()}
+
+
+def output_kind(out: str | Path, chunk_size: int) -> tuple[Path, str]:
+    """The output path and its format, or a clear error for a bad suffix or chunk size."""
     out = Path(out)
     kind = FORMATS.get(out.suffix)
     if kind is None:
         raise ValueError(f"--out {out}: the suffix must be one of {', '.join(FORMATS)}")
     if chunk_size < 1:
         raise ValueError(f"chunk size must be at least 1, got {chunk_size}")
-    loaded = load_export(data_dir)
-    if loaded.errors:
-        raise ContractError(f"{data_dir}: the export has errors; `leadscore validate --data {data_dir}` lists them")
-    tables = loaded.tables
-    when = export_time(tables) if as_of is None else _timestamp(as_of)
-    lead_ids = leads_to_score(tables, when, include_closed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(out, kind)
-    try:
-        for start in tqdm(range(0, len(lead_ids), chunk_size), desc="scoring", unit="chunk", disable=not progress):
-            chunk = lead_ids[start : start + chunk_size]
-            snapshots = pd.DataFrame({"lead_id": chunk, "as_of": when})
-            answers = [{**a, "as_of": when.isoformat()} for a in artifact.score_tables(tables, snapshots)]
-            writer.write(answers)
-    finally:
-        writer.close()
-    return {"leads": len(lead_ids), "as_of": when.isoformat()}
+    return out, kind
 
 
-def _timestamp(value: str) -> pd.Timestamp:
+def snapshots_to_score(tables: dict[str, pd.DataFrame], when: pd.Timestamp, include_closed: bool) -> pd.DataFrame:
+    """One snapshot per lead to score, all as of `when`."""
+    return pd.DataFrame({"lead_id": leads_to_score(tables, when, include_closed), "as_of": when})
+
+
+def score_snapshots(
+    artifact: LeadArtifact,
+    tables: dict[str, pd.DataFrame],
+    snapshots: pd.DataFrame,
+    context: pd.DataFrame,
+    writer: AnswerWriter,
+    chunk_size: int,
+    on_chunk: Callable[[int], object] | None = None,
+) -> int:
+    """Score snapshots (one per lead) chunk by chunk. Each chunk gets only its own leads' rows, found by
+    one grouping of every table, and `context` (the pipeline's context over the whole export) carries the
+    features that read other leads: time grows with the leads, not with leads x export size."""
+    chunk_of_lead = pd.Series(np.arange(len(snapshots)) // chunk_size, index=snapshots["lead_id"].to_numpy())
+    rows = {name: t.groupby(t["lead_id"].map(chunk_of_lead), sort=False).indices for name, t in tables.items()}
+    none = np.array([], dtype=int)
+    for k, start in enumerate(range(0, len(snapshots), chunk_size)):
+        chunk = snapshots.iloc[start : start + chunk_size].reset_index(drop=True)
+        own = {name: t.iloc[rows[name].get(k, none)] for name, t in tables.items()}
+        answers = artifact.score_tables(own, chunk, context=context.iloc[start : start + chunk_size])
+        writer.write(
+            [{**a, "as_of": pd.Timestamp(t).isoformat()} for a, t in zip(answers, chunk["as_of"], strict=True)]
+        )
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+    return len(snapshots)
+
+
+def parse_as_of(value: str) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)
     except ValueError:
@@ -74,7 +113,9 @@ def _timestamp(value: str) -> pd.Timestamp:
     return stamp.tz_localize(TIMEZONE) if stamp.tzinfo is None else stamp.tz_convert(TIMEZONE)
 
 
-class _Writer:
+class AnswerWriter:
+    """Answers to a file, batch by batch: JSON Lines (whole answers), or CSV / Parquet (headline fields)."""
+
     def __init__(self, path: Path, kind: str) -> None:
         self.path, self.kind = path, kind
         # Closed by close(), which score_export calls in a finally block.

@@ -64,7 +64,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"intent labels {labels} not found")
         print(f"no labelled intent CSV at {labels}: training without the intent model (pass --intent-labels)")
         labels = None
-    result = train_models(tables, intent_labels=labels)
+    if args.dask:
+        from leadscore.scaleout import dask_client
+
+        with dask_client(args.dask) as client:
+            result = train_models(tables, intent_labels=labels, client=client)
+    else:
+        result = train_models(tables, intent_labels=labels)
     audit = result.evaluation["audit"]
     for row in audit[audit["flagged"]].itertuples():
         print(f"leakage audit: {row.feature}: {row.reason}")
@@ -115,9 +121,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
     artifact = LeadArtifact.load(args.model_dir) if args.model_dir else load_champion(Settings.from_env())
     artifact.tiers = TierThresholds.from_env()
     started = time.perf_counter()
-    summary = score_export(
-        artifact, args.data, args.out, as_of=args.as_of, chunk_size=args.chunk_size, include_closed=args.include_closed
-    )
+    options = {"as_of": args.as_of, "chunk_size": args.chunk_size, "include_closed": args.include_closed}
+    if args.dask:
+        from leadscore.scaleout import dask_client, score_export_on_dask
+
+        with dask_client(args.dask) as client:
+            summary = score_export_on_dask(
+                artifact, args.data, args.out, client, leads_per_partition=args.leads_per_partition, **options
+            )
+    else:
+        summary = score_export(artifact, args.data, args.out, **options)
     seconds = time.perf_counter() - started
     print(
         f"scored {summary['leads']} leads as of {summary['as_of']} with {artifact.model_version} in {seconds:.1f}s: {args.out}"
@@ -198,6 +211,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             server.wait(timeout=30)
 
 
+DASK_HELP = "compute on Dask: 'local' (a LocalCluster on this machine) or a scheduler address (tcp://host:8786)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadscore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="directory of contract tables (or, with --flat, the flat table's path)")
     p.add_argument("--intent-labels", help="labelled CSV of form texts (text,label); default DATA/labels/intent.csv")
     p.add_argument("--flat", metavar="CONFIG", help="train on one flat table described by a JSON config")
+    p.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate the champion on an export (time split, baselines, oracle, report)")
@@ -230,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=500, help="leads per chunk (default 500)")
     p.add_argument("--include-closed", action="store_true", help="also score leads closed by as_of")
     p.add_argument("--model-dir", help="a saved model artifact directory (default: the registry's champion)")
+    p.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
+    p.add_argument(
+        "--leads-per-partition", type=int, default=25_000, help="with --dask: leads per partition (default 25000)"
+    )
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("serve", help="start the BentoML scoring service")
@@ -251,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TQDM_MININTERVAL", "1")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:  # ContractError is a ValueError: a clear message, no trace
+    except (ValueError, FileNotFoundError, ConnectionError) as exc:  # ContractError is a ValueError: no trace
         print(f"leadscore {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -67,7 +67,13 @@ def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def fit_health(
-    features: pd.DataFrame, y: np.ndarray, groups: np.ndarray, *, folds: int = CALIBRATION_FOLDS, progress: bool = True
+    features: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    folds: int = CALIBRATION_FOLDS,
+    progress: bool = True,
+    client=None,
 ) -> HealthModel:
     """LightGBM on all rows, calibrated by Platt on cross-fitted (grouped by lead) out-of-fold log-odds.
 
@@ -75,16 +81,33 @@ def fit_health(
     the earlier period's booster saw, so a time-held-out calibrator learned the booster's extrapolation
     error rather than its calibration (ECE 0.054 vs 0.029 uncalibrated, docs/models.md). Folds are grouped
     by lead, so a lead's other snapshots never calibrate its own prediction.
+
+    With a Dask `client`, every booster is trained by `lightgbm.dask` across the cluster's workers (the
+    same parameters; data-parallel tree learning, so the trees differ slightly from one machine's).
     """
     y = np.asarray(y, dtype=int)
-    bar = tqdm(total=NUM_ROUNDS * (folds + 1), desc="health model", disable=not progress, unit="tree")
-    update = [lambda env: bar.update(1)]
+    bar = tqdm(total=folds + 1, desc="health model", disable=not progress, unit="booster")
     margin = np.zeros(len(y))
     for fit_rows, held_out in GroupKFold(folds).split(features, y, groups):
-        booster = lgb.train(
-            PARAMS, lgb.Dataset(features.iloc[fit_rows][FEATURES], y[fit_rows]), NUM_ROUNDS, callbacks=update
-        )
+        booster = _boost(features.iloc[fit_rows][FEATURES], y[fit_rows], client)
         margin[held_out] = booster.predict(features.iloc[held_out][FEATURES], raw_score=True)
-    booster = lgb.train(PARAMS, lgb.Dataset(features[FEATURES], y), NUM_ROUNDS, callbacks=update)
+        bar.update(1)
+    booster = _boost(features[FEATURES], y, client)
+    bar.update(1)
     bar.close()
     return HealthModel(booster, *_platt(margin, y))
+
+
+def _boost(x: pd.DataFrame, y: np.ndarray, client=None) -> lgb.Booster:
+    """One booster of NUM_ROUNDS trees: here, or with `lightgbm.dask` on the client's cluster."""
+    if client is None:
+        return lgb.train(PARAMS, lgb.Dataset(x, y), NUM_ROUNDS)
+    import dask.dataframe as dd
+    from lightgbm.dask import DaskLGBMClassifier
+
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    x = x.reset_index(drop=True)
+    params = {k: v for k, v in PARAMS.items() if k != "num_threads"}  # each worker uses its own threads
+    model = DaskLGBMClassifier(client=client, n_estimators=NUM_ROUNDS, **params)
+    model.fit(dd.from_pandas(x, npartitions=workers), dd.from_pandas(pd.Series(y), npartitions=workers))
+    return model.booster_

@@ -82,20 +82,28 @@ def fit_all(
     intent: IntentModel | None,
     progress: bool = True,
     description: str = "training",
+    client=None,
 ) -> Fitted:
-    """Pipeline, health, stage and close-date models on `snapshots`, knowing only outcomes up to `until`."""
+    """Pipeline, health, stage and close-date models on `snapshots`, knowing only outcomes up to `until`.
+    With a Dask `client`, features are computed per partition of leads and the health model by
+    `lightgbm.dask` on the cluster (leadscore/scaleout.py)."""
     clock = _Stopwatch(description, progress)
     durations, events = snapshot_outcomes(tables, snapshots, until=until)
     y90 = won_within_days(durations, events, HORIZON).astype(int)
     matured = followup_days(tables, snapshots, until) >= HORIZON  # the 90-day label is known
     groups = snapshots["lead_id"].to_numpy()
     pipeline = FeaturePipeline()
-    features, texts = pipeline.fit_transform_with_details(tables, snapshots, y90)
+    raw = None
+    if client is not None:
+        from leadscore.scaleout import raw_features_on_dask
+
+        raw = raw_features_on_dask(client, tables, snapshots, pipeline.screening)
+    features, texts = pipeline.fit_transform_with_details(tables, snapshots, y90, raw=raw)
     clock.lap("features")
     # The screen runs before any model: a field that alone ranks the label too well is reported first.
     audit = leakage_audit(features[matured], y90[matured])
     clock.lap("leakage audit")
-    health = fit_health(features[matured], y90[matured], groups[matured], progress=progress)
+    health = fit_health(features[matured], y90[matured], groups[matured], progress=progress, client=client)
     clock.lap("health model")
     closedate = CloseDateModel().fit(features, durations, events)
     clock.lap("close-date model")
@@ -169,9 +177,11 @@ def train_models(
     intent_labels: str | Path | None = None,
     progress: bool = True,
     refit: bool = True,
+    client=None,
 ) -> TrainingResult:
     """Evaluation pass on a time split, then the served pass on all history (`refit=False` serves the
-    evaluated models instead: quicker, for experiments and tests)."""
+    evaluated models instead: quicker, for experiments and tests). `client`: a Dask client to compute
+    features and the health model on (see fit_all)."""
     intent, intent_metrics = None, None
     if intent_labels is not None:
         from training.intent import train_intent
@@ -185,8 +195,13 @@ def train_models(
             "(need at least 100 before it and 50 in it); export more leads or a longer period"
         )
 
-    candidate = fit_all(tables, train, cutoff, intent, progress, "evaluation pass (time split)")
-    x_test, texts_test, _ = candidate.artifact.pipeline.transform_with_details(tables, test)
+    candidate = fit_all(tables, train, cutoff, intent, progress, "evaluation pass (time split)", client)
+    if client is not None:
+        from leadscore.scaleout import transform_on_dask
+
+        x_test, texts_test = transform_on_dask(client, candidate.artifact.pipeline, tables, test)
+    else:
+        x_test, texts_test, _ = candidate.artifact.pipeline.transform_with_details(tables, test)
     health_baselines, closedate_baselines = fit_baseline_models(tables, train, candidate.features, cutoff)
     holdout = score_holdout(candidate.artifact, health_baselines, test, x_test)
     evaluation = holdout_report(candidate.artifact, holdout, closedate_baselines, tables, test, x_test, texts_test)
@@ -198,7 +213,7 @@ def train_models(
         }
 
     if refit:
-        served = fit_all(tables, snapshots, export_time(tables), intent, progress, "served pass (all history)")
+        served = fit_all(tables, snapshots, export_time(tables), intent, progress, "served pass (all history)", client)
     else:
         served = candidate
     metrics = flat_metrics(evaluation)
