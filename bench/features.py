@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.common import print_headline
 from bench.report import write_report
 from features.contract import load_export, request_to_tables
 from features.pipeline import FeaturePipeline
@@ -93,6 +94,11 @@ def main() -> None:
         f"| {name} | {sec:.2f} | {sec / total:.0%} |" for name, sec in sorted(timings.items(), key=lambda kv: -kv[1])
     ]
     write_report(args.out, lines)
+    headline = [[f"features, batch per lead ({len(batch_snaps):,} leads, ms)", f"{batch_per_lead_ms:.3f}",
+                 f"online one lead {online_ms:.1f}", f"{online_ms / batch_per_lead_ms:,.0f}x", "reported"]]  # fmt: skip
+    headline += [[f"features: {name} (s)", f"{sec:.2f}", "", f"{sec / total:.0%} of batch", "reported"]
+                 for name, sec in sorted(timings.items(), key=lambda kv: -kv[1])]  # fmt: skip
+    print_headline(headline)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from bench.common import bench_home, print_headline
 from bench.report import write_report
 
 KEY = "bench-key-0123456789abcdef"
@@ -126,18 +127,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=160, help="requests per throughput run")
     parser.add_argument("--out", default="bench/results/service.md")
     args = parser.parse_args()
-    home = Path(args.home or os.environ.get("LEADSCORE_HOME", "bench/.service-home")).resolve()
-    os.environ["LEADSCORE_HOME"] = str(home)
-    os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
-    data = Path(args.data or home / "demo-data")
+    if args.home:
+        os.environ["LEADSCORE_HOME"] = args.home
+    home, demo_data = bench_home()
+    data = Path(args.data) if args.data else demo_data
     from leadscore.champion import load_champion
-    from leadscore.cli import main as cli
     from leadscore.settings import Settings
 
     settings = Settings.from_env()
-    if not (data / "leads.csv").exists() and not (data / "leads.parquet").exists():
-        cli(["simulate", "--leads", "6000", "--seed", "11", "--out", str(data)])
-        cli(["train", "--data", str(data)])
     artifact = load_champion(settings).warm_up()
     as_of, leads = typical_leads(data, max(64, args.requests))
     singles = [{"as_of": as_of, "leads": [lead]} for lead in leads]
@@ -196,7 +193,16 @@ def main() -> None:
         f"loading the export, {batch['loading_s']} s, as the batch figure does).",
     ]
     write_report(args.out, lines)
-    print(json.dumps({"bento_rps": bento["throughput"], "mlflow_rps": mlflow["throughput"]}))
+    print_headline(
+        [
+            ["service throughput, 16 clients (leads/s)", f"{bento['throughput']:.1f}",
+             f"mlflow models serve {mlflow['throughput']:.1f}", f"{bento['throughput'] / mlflow['throughput']:.1f}x", ">= 3x"],
+            ["service p50 latency, one lead (ms)", f"{ms(bento['latency']):.0f}", f"in-process {ms(in_process):.0f}",
+             f"{ms(bento['latency']) / ms(in_process):.2f}x", "<= 2x"],
+            ["batch scoring per lead (ms)", f"{batch['batch_ms']:.1f}", f"features + model + pred_contrib {batch['raw_ms']:.1f}",
+             f"{batch['batch_ms'] / batch['raw_ms']:.2f}x", "<= 3x"],
+        ]
+    )  # fmt: skip
 
 
 def _pyfunc_row(lead: dict, as_of: str) -> dict:

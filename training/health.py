@@ -108,6 +108,6 @@ def _boost(x: pd.DataFrame, y: np.ndarray, client=None) -> lgb.Booster:
     workers = max(1, len(client.scheduler_info()["workers"]))
     x = x.reset_index(drop=True)
     params = {k: v for k, v in PARAMS.items() if k != "num_threads"}  # each worker uses its own threads
-    model = DaskLGBMClassifier(client=client, n_estimators=NUM_ROUNDS, **params)
+    model = DaskLGBMClassifier(client=client, n_estimators=NUM_ROUNDS, n_jobs=None, **params)
     model.fit(dd.from_pandas(x, npartitions=workers), dd.from_pandas(pd.Series(y), npartitions=workers))
     return model.booster_

@@ -101,3 +101,19 @@ def test_health_model_on_dask_ranks_as_well_as_one_machine(client, trained) -> N
     assert auc["one machine"] > 0.75, auc
     assert abs(auc["lightgbm.dask"] - auc["one machine"]) <= AUC_TOLERANCE, auc
     assert np.corrcoef(judged["one machine"], judged["lightgbm.dask"])[0, 1] > 0.95
+
+
+def test_train_models_on_dask_end_to_end(client, tmp_path) -> None:
+    """The whole recipe on the cluster (features per partition, lightgbm.dask) on a small world: it trains,
+    its holdout is judged, and the artifact it serves scores."""
+    from features.contract import load_export
+    from leadscore.simulator import simulate
+    from training.train import train_models
+
+    simulate(1500, 23, tmp_path / "world", progress=False)
+    small = load_export(tmp_path / "world").tables
+    result = train_models(small, progress=False, refit=False, client=client)
+    assert result.metrics["test_auc"] > 0.7, result.metrics["test_auc"]
+    snaps = result.holdout.snapshots.head(20)
+    answers = result.artifact.score_tables(small, snaps)
+    assert [a["lead_id"] for a in answers] == snaps["lead_id"].tolist()
