@@ -3,16 +3,26 @@ model, equivalent within a stated tolerance) to what one machine computes."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.contract import EVENT_TABLES
+from features.contract import EVENT_TABLES, ContractError
 from features.pipeline import raw_features
 from features.snapshots import make_snapshots
+from leadscore.batch import score_export
 from leadscore.cli import main
-from leadscore.scaleout import dask_client, partition_of, raw_features_on_dask, transform_on_dask
+from leadscore.scaleout import (
+    dask_client,
+    partition_of,
+    raw_features_on_dask,
+    score_export_on_dask,
+    transform_on_dask,
+)
 from training.health import fit_health
 
 # lightgbm.dask learns each tree from histograms merged across workers: the trees differ slightly from one
@@ -103,15 +113,45 @@ def test_health_model_on_dask_ranks_as_well_as_one_machine(client, trained) -> N
     assert np.corrcoef(judged["one machine"], judged["lightgbm.dask"])[0, 1] > 0.95
 
 
-def test_train_models_on_dask_end_to_end(client, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def csv_world(tmp_path_factory) -> Path:
+    """A small export in CSV, the contract's everyday format."""
+    from leadscore.simulator import simulate
+
+    out = tmp_path_factory.mktemp("csv") / "world"
+    simulate(1500, 23, out, progress=False, table_format="csv")
+    return out
+
+
+def test_scores_of_a_csv_export_on_dask_equal_one_machine(client, trained, csv_world, tmp_path) -> None:
+    artifact = trained["result"].artifact
+    score_export(artifact, csv_world, tmp_path / "one.jsonl", progress=False)
+    summary = score_export_on_dask(
+        artifact, csv_world, tmp_path / "dask.jsonl", client, leads_per_partition=300, progress=False
+    )
+    one = pd.read_json(tmp_path / "one.jsonl", lines=True).set_index("lead_id").sort_index()
+    spread = pd.read_json(tmp_path / "dask.jsonl", lines=True).set_index("lead_id").sort_index()
+    assert summary["partitions"] == 5 and len(spread) == summary["leads"] > 50
+    assert spread.to_json(orient="records", force_ascii=False) == one.to_json(orient="records", force_ascii=False)
+
+
+def test_a_bad_event_row_on_dask_is_reported_like_on_one_machine(client, trained, csv_world, tmp_path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(csv_world, broken)
+    activities = pd.read_csv(broken / "activities.csv", dtype=str, keep_default_na=False)
+    bad = activities.iloc[[0]].assign(lead_id="NO-SUCH-LEAD")
+    pd.concat([activities, bad]).to_csv(broken / "activities.csv", index=False)
+    with pytest.raises(ContractError, match="no such lead"):
+        score_export_on_dask(trained["result"].artifact, broken, tmp_path / "x.csv", client, progress=False)
+
+
+def test_train_models_on_dask_end_to_end(client, csv_world) -> None:
     """The whole recipe on the cluster (features per partition, lightgbm.dask) on a small world: it trains,
     its holdout is judged, and the artifact it serves scores."""
     from features.contract import load_export
-    from leadscore.simulator import simulate
     from training.train import train_models
 
-    simulate(1500, 23, tmp_path / "world", progress=False)
-    small = load_export(tmp_path / "world").tables
+    small = load_export(csv_world).tables
     result = train_models(small, progress=False, refit=False, client=client)
     assert result.metrics["test_auc"] > 0.7, result.metrics["test_auc"]
     snaps = result.holdout.snapshots.head(20)
