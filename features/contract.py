@@ -414,9 +414,13 @@ def _as_id(value: Any) -> str | None:
 
 
 def _parse_as_of(value: Any) -> pd.Timestamp:
+    from features.text import mask_personal  # text imports heavy modules; only an error needs it
+
     if value is None or value == "":
         return pd.Timestamp.now(tz=TIMEZONE).floor("s")
     parsed = parse_timestamps(pd.Series([value]))[0] if isinstance(value, str) else pd.NaT
     if pd.isna(parsed):
-        raise ContractError(f"request field as_of: not an ISO 8601 timestamp: {str(value)[:40]!r}")
+        # The value is echoed back masked: a client may have put anything there, a phone number included.
+        shown = mask_personal(str(value)[:40])
+        raise ContractError(f"request field as_of: not an ISO 8601 timestamp: {shown!r}")
     return parsed

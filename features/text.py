@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import weakref
 from importlib.resources import files
 from typing import Any
 
@@ -113,10 +114,20 @@ class ChineseTokenizer:
 
     _CACHE_LIMIT = 500_000  # chunks remembered; folds and snapshots repeat the same notes many times
 
+    _instances: weakref.WeakSet = weakref.WeakSet()
+
     def __init__(self, user_dict: str | None = None) -> None:
         self.user_dict = user_dict
         self._tokenizer = None
         self._cache: dict[str, list[str]] = {}
+        ChineseTokenizer._instances.add(self)
+
+    @classmethod
+    def forget_all(cls) -> None:
+        """Empty every tokenizer's cache of this process: a worker that moves on to other leads (the next
+        partition) would otherwise carry the last ones' notes until the cache limit."""
+        for tokenizer in list(cls._instances):
+            tokenizer._cache.clear()
 
     def _build(self):
         import jieba
@@ -163,6 +174,7 @@ class ChineseTokenizer:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        ChineseTokenizer._instances.add(self)
 
 
 def _join_columns(X: Any) -> list[str]:

@@ -6,7 +6,9 @@ it, and the service, batch scoring and tests all score through `LeadArtifact.sco
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from leadscore.models.intent import IntentModel
 from leadscore.models.stage import StageModel
 from leadscore.tiers import TierThresholds
 
+logger = logging.getLogger("leadscore.artifact")
 ARTIFACT_FILE, META_FILE = "models.pkl", "meta.json"
 _SEP = "\x1f"  # joins a request's position to its lead ids while several requests are scored together
 RADAR = ["radar_information", "radar_timeliness", "radar_need_clarity", "radar_industry_match", "radar_interaction"]
@@ -78,6 +81,7 @@ class LeadArtifact:
             "models": sorted(name for name, model in models.items() if model is not None),
             "intent_labels": list(self.intent.labels) if self.intent is not None else None,
             "metrics": self.metrics,
+            "sha256": hashlib.sha256((path / ARTIFACT_FILE).read_bytes()).hexdigest(),
         }
         (path / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2))
         return path
@@ -92,8 +96,10 @@ class LeadArtifact:
                     f"model artifact at {path} was built for feature set {meta.get('feature_set_version')!r}, "
                     f"this code computes {FEATURE_SET_VERSION!r}: retrain or install the matching version"
                 )
-            with open(path / ARTIFACT_FILE, "rb") as handle:
-                models = pickle.load(handle)
+            pickled = (path / ARTIFACT_FILE).read_bytes()
+            if meta.get("sha256") and hashlib.sha256(pickled).hexdigest() != meta["sha256"]:
+                raise ArtifactError(f"model artifact at {path}: {ARTIFACT_FILE} does not match its digest; not loaded")
+            models = pickle.loads(pickled)
         except (OSError, ValueError, EOFError, AttributeError, ImportError, pickle.UnpicklingError) as exc:
             raise ArtifactError(f"model artifact at {path} is missing or corrupt: {exc}") from exc
         return cls(**models, code_revision=meta.get("code_revision", "unknown"), metrics=meta.get("metrics", {}))
@@ -214,22 +220,50 @@ class LeadArtifact:
             ids = result.tables["leads"]["lead_id"]
             snapshots.append(pd.DataFrame({"lead_id": f"{position}{_SEP}" + ids.astype(str), "as_of": as_of}))
             wanted += [all_factors[position]] * len(ids)
-        answers_by_id: dict[str, dict[str, Any]] = {}
+        answers_by_id: dict[str, dict[str, Any] | Exception] = {}
         if snapshots:
             tables = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
-            snaps = pd.concat(snapshots, ignore_index=True)
-            answers = self.score_tables(tables, snaps, all_factors=wanted)
-            answers_by_id = dict(zip(snaps["lead_id"], answers, strict=True))
+            answers_by_id = self._score_isolated(tables, pd.concat(snapshots, ignore_index=True), wanted)
         return [
             item if isinstance(item, ContractError) else self._request_answer(position, *item, answers_by_id)
             for position, item in enumerate(parsed)
         ]
 
+    def _score_isolated(self, tables, snaps: pd.DataFrame, wanted: list[bool]) -> dict[str, dict[str, Any] | Exception]:
+        """Answers by lead id, all scored together; if that fails, lead by lead (with the context computed
+        over all of them, so each answer is the one it would have had), so a lead that breaks the code
+        costs its own answer only: it gets the exception instead."""
+        try:
+            return dict(zip(snaps["lead_id"], self.score_tables(tables, snaps, all_factors=wanted), strict=True))
+        except Exception as exc:  # noqa: BLE001 - any failure: find the lead that causes it
+            logger.error(
+                "scoring %d leads together failed (%s); scoring them one by one", len(snaps), type(exc).__name__
+            )
+        try:
+            context = self.pipeline.context(tables, snaps)
+        except Exception:  # noqa: BLE001 - then each lead is scored on its own context
+            context = None
+        answers: dict[str, dict[str, Any] | Exception] = {}
+        for i, lead_id in enumerate(snaps["lead_id"]):
+            own = {name: t[t["lead_id"] == lead_id] for name, t in tables.items()}
+            one = snaps.iloc[[i]].reset_index(drop=True)
+            try:
+                ctx = None if context is None else context.iloc[[i]]
+                [answers[lead_id]] = self.score_tables(own, one, all_factors=[wanted[i]], context=ctx)
+            except Exception as exc:  # noqa: BLE001 - reported as this lead's error entry
+                logger.error("a lead could not be scored (%s)", type(exc).__name__)
+                answers[lead_id] = exc
+        return answers
+
     def _request_answer(self, position: int, as_of, result, answers_by_id) -> dict[str, Any]:
         leads = result.tables["leads"]
-        results = []
+        results, failed = [], []
         for lead_id in leads["lead_id"]:
             answer = answers_by_id[f"{position}{_SEP}{lead_id}"]
+            if isinstance(answer, Exception):
+                reason = f"this lead could not be scored (internal error {type(answer).__name__}); the others were"
+                failed.append({"lead_id": lead_id, "problems": [{"table": "*", "field": "*", "reason": reason}]})
+                continue
             screening = answer["screening"]
             if screening["duplicate_of"] is not None:
                 screening["duplicate_of"] = screening["duplicate_of"].split(_SEP, 1)[1]
@@ -244,7 +278,7 @@ class LeadArtifact:
         return {
             "model_version": self.model_version,
             "results": results,
-            "errors": [{"lead_id": lead_id, "problems": problems} for lead_id, problems in errors.items()],
+            "errors": [{"lead_id": lead_id, "problems": problems} for lead_id, problems in errors.items()] + failed,
         }
 
 

@@ -6,6 +6,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from leadscore.artifact import LeadArtifact
+from leadscore.integrity import DIGEST_TAG, verify_model
 from leadscore.settings import Settings
 
 CHAMPION = "champion"  # the registry alias the publish gate moves
@@ -17,10 +18,14 @@ def champion_version(settings: Settings) -> str:
 
 
 def load_champion(settings: Settings) -> LeadArtifact:
-    """The registry's champion as an artifact, its model_version naming the registry version."""
+    """The registry's champion as an artifact, its model_version naming the registry version; its files are
+    checked against the digest the registry recorded before they are loaded."""
     mlflow.set_tracking_uri(settings.tracking_uri)
     version = champion_version(settings)
-    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+    local = mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}/{version}")
+    tags = MlflowClient(settings.tracking_uri).get_model_version(settings.model_name, version).tags
+    verify_model(local, tags.get(DIGEST_TAG), f"the registry ({settings.model_name} version {version})")
+    model = mlflow.pyfunc.load_model(local)
     artifact = model.unwrap_python_model().artifact
     artifact.model_version = f"{settings.model_name}/{version}"
     return artifact

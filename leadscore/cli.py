@@ -158,6 +158,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     if not port_is_free(args.port, args.host):
         raise ValueError(f"port {args.port} is already in use on {args.host}; stop that service or pass --port")
+    from serving.service import StartupError, stored_model
+
+    try:  # before BentoML starts: a missing or altered model is refused here, with the reason and exit code 2
+        stored_model()
+    except StartupError as exc:
+        print(f"leadscore serve: cannot start: {exc}", file=sys.stderr)
+        return 2
     env = dict(os.environ)
     demo_key = Settings.from_env().home / "api_key"
     if not (env.get("LEADSCORE_API_KEYS") or env.get("LEADSCORE_API_KEYS_FILE")) and demo_key.exists():

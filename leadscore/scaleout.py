@@ -38,6 +38,7 @@ from features.contract import (
 )
 from features.pipeline import FeaturePipeline, SnapshotTexts, lead_context, raw_features
 from features.screening import ScreeningConfig
+from features.text import ChineseTokenizer
 from leadscore.artifact import LeadArtifact
 from leadscore.batch import AnswerWriter, output_kind, parse_as_of, score_snapshots, snapshots_to_score
 
@@ -81,15 +82,16 @@ def partition_count(n_leads: int, leads_per_partition: int, n_workers: int) -> i
     return max(n_workers, -(-n_leads // leads_per_partition), 1)
 
 
-def split_by_lead(tables: dict[str, pd.DataFrame], n_partitions: int) -> list[dict[str, pd.DataFrame]]:
-    """Every table cut into partitions by lead (row order kept within a partition)."""
-    parts: list[dict[str, pd.DataFrame]] = [{} for _ in range(n_partitions)]
-    for name, table in tables.items():
-        code = partition_of(table["lead_id"], n_partitions)
-        groups = pd.Series(np.arange(len(table))).groupby(code).indices
-        for i in range(n_partitions):
-            parts[i][name] = table.iloc[groups.get(i, np.array([], dtype=int))].reset_index(drop=True)
-    return parts
+def split_by_lead(tables: dict[str, pd.DataFrame], n_partitions: int) -> Iterator[dict[str, pd.DataFrame]]:
+    """Every table cut into partitions by lead (row order kept within a partition), one partition at a
+    time: the caller can ship one and drop it before the next is cut."""
+    rows = {
+        name: pd.Series(np.arange(len(t))).groupby(partition_of(t["lead_id"], n_partitions)).indices
+        for name, t in tables.items()
+    }
+    none = np.array([], dtype=int)
+    for i in range(n_partitions):
+        yield {name: t.iloc[rows[name].get(i, none)].reset_index(drop=True) for name, t in tables.items()}
 
 
 def _workers(client) -> int:
@@ -128,16 +130,29 @@ def transform_on_dask(
 
 
 def _per_partition(client, tables, snapshots, context, compute, extra, leads_per_partition: int):
+    """`compute` on each partition; at most two partitions per worker are shipped at a time, so neither
+    the client nor a worker holds more than a few partitions' copies at once."""
+    from distributed import as_completed
+
     n = partition_count(len(tables["leads"]), leads_per_partition, _workers(client))
     snapshot_part = partition_of(snapshots["lead_id"], n)
-    jobs = []
+    window, running, results = 2 * _workers(client), as_completed(), []
+    rows_of: dict[str, np.ndarray] = {}
     for i, part in enumerate(split_by_lead(tables, n)):
         rows = np.flatnonzero(snapshot_part == i)
-        if len(rows):
-            own = (snapshots.iloc[rows].reset_index(drop=True), context.iloc[rows].reset_index(drop=True))
-            [scattered] = client.scatter([part])
-            jobs.append((rows, client.submit(compute, scattered, *own, extra, pure=False)))
-    results = [(rows, future.result()) for rows, future in jobs]
+        if not len(rows):
+            continue
+        own = (snapshots.iloc[rows].reset_index(drop=True), context.iloc[rows].reset_index(drop=True))
+        [scattered] = client.scatter([part])
+        del part
+        future = client.submit(compute, scattered, *own, extra, pure=False)
+        rows_of[future.key] = rows
+        running.add(future)
+        del scattered
+        while running.count() >= window:
+            done = next(running)
+            results.append((rows_of.pop(done.key), done.result()))
+    results += [(rows_of.pop(done.key), done.result()) for done in running]
     features = _in_order([(rows, features) for rows, (features, _) in results], len(snapshots))
     texts = [
         (rows, pd.DataFrame({"form": t.form.to_numpy(object), "notes": t.notes.to_numpy(object)}))
@@ -152,7 +167,10 @@ def _raw_part(tables, snapshots, context, screening):
 
 
 def _transform_part(tables, snapshots, context, pipeline):
-    return pipeline.transform_with_details(tables, snapshots, context=context)[:2]
+    try:
+        return pipeline.transform_with_details(tables, snapshots, context=context)[:2]
+    finally:
+        ChineseTokenizer.forget_all()  # the next partition's leads share no notes with these
 
 
 def score_export_on_dask(
@@ -179,13 +197,8 @@ def score_export_on_dask(
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         partition_events(data_dir, scratch, n)
-        lead_part = partition_of(tables["leads"]["lead_id"], n)
-        outcome_part = partition_of(tables["outcomes"]["lead_id"], n)
-        own = [
-            (tables["leads"][lead_part == i].reset_index(drop=True), tables["outcomes"][outcome_part == i])
-            for i in range(n)
-        ]
-        checked = client.map(_check_partition, [scratch] * n, range(n), [o[0] for o in own], [o[1] for o in own])
+        partition_lead_tables(tables, scratch, n)
+        checked = client.map(_check_partition, [scratch] * n, range(n))
         problems, latest = _gather_checks(client, checked, progress)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
@@ -203,7 +216,7 @@ def score_export_on_dask(
             if rows.any():
                 part_out = scratch / f"answers-{i:05d}{out.suffix}"
                 job = client.submit(
-                    _score_partition, model, scratch, i, *own[i], snapshots[rows].reset_index(drop=True),
+                    _score_partition, model, scratch, i, snapshots[rows].reset_index(drop=True),
                     context[rows].reset_index(drop=True), part_out, kind, chunk_size, pure=False,
                 )  # fmt: skip
                 jobs.append((part_out, job))
@@ -224,7 +237,7 @@ def partition_events(data_dir: str | Path, scratch: Path, n_partitions: int) -> 
         if path is None:
             continue
         if path.suffix == ".parquet":
-            frame = dd.read_parquet(path)
+            frame = dd.read_parquet(path, split_row_groups=True)  # a task per row group: bounded memory
         else:  # one block per file: a quoted note may span lines, so a CSV cannot be cut at any newline
             frame = dd.read_csv(path, dtype=str, keep_default_na=False, blocksize=None, encoding="utf-8-sig")
         if "lead_id" not in frame.columns:
@@ -237,8 +250,21 @@ def _part_series(lead_ids: pd.Series, n_partitions: int) -> pd.Series:
     return pd.Series(partition_of(lead_ids, n_partitions), index=lead_ids.index)
 
 
-def _read_partition(scratch: Path, i: int, leads: pd.DataFrame, outcomes: pd.DataFrame):
+def partition_lead_tables(tables: dict[str, pd.DataFrame], scratch: Path, n_partitions: int) -> None:
+    """The validated leads and outcomes tables, a file per partition: a task then carries only its number
+    (tasks queued on a worker would otherwise hold their partitions' leads while they wait)."""
+    for name in ("leads", "outcomes"):
+        (scratch / name).mkdir()
+        parts = pd.Series(partition_of(tables[name]["lead_id"], n_partitions))
+        rows = parts.groupby(parts).indices
+        for i in range(n_partitions):
+            chunk = tables[name].iloc[rows.get(i, np.array([], dtype=int))].reset_index(drop=True)
+            chunk.to_pickle(scratch / name / f"{i}.pkl")  # pickle keeps the validated dtypes exactly
+
+
+def _read_partition(scratch: Path, i: int):
     """One partition's tables, the event tables validated as `load_export` validates them."""
+    leads, outcomes = (pd.read_pickle(scratch / name / f"{i}.pkl") for name in ("leads", "outcomes"))
     tables, problems = {"leads": leads, "outcomes": outcomes}, []
     for name in EVENT_TABLES:
         folder = scratch / name / f"{PART}={i}"
@@ -252,8 +278,8 @@ def _read_partition(scratch: Path, i: int, leads: pd.DataFrame, outcomes: pd.Dat
     return tables, problems
 
 
-def _check_partition(scratch: Path, i: int, leads: pd.DataFrame, outcomes: pd.DataFrame):
-    tables, problems = _read_partition(scratch, i, leads, outcomes)
+def _check_partition(scratch: Path, i: int):
+    tables, problems = _read_partition(scratch, i)
     latest = [tables[name]["ts"].max() for name in EVENT_TABLES if len(tables[name])]
     return problems, latest
 
@@ -269,13 +295,14 @@ def _gather_checks(client, futures, progress: bool) -> tuple[list[Problem], list
     return problems, latest
 
 
-def _score_partition(artifact, scratch, i, leads, outcomes, snapshots, context, out: Path, kind: str, chunk_size: int):
-    tables, _ = _read_partition(scratch, i, leads, outcomes)
+def _score_partition(artifact, scratch, i, snapshots, context, out: Path, kind: str, chunk_size: int):
+    tables, _ = _read_partition(scratch, i)
     writer = AnswerWriter(out, kind)
     try:
         return score_snapshots(artifact, tables, snapshots, context, writer, chunk_size)
     finally:
         writer.close()
+        ChineseTokenizer.forget_all()  # the next partition's leads share no notes with these
 
 
 def _wait(client, futures, total: int, progress: bool, description: str) -> None:

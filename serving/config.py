@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from leadscore.settings import Settings
+
+logger = logging.getLogger("leadscore.service")
 
 
 class ConfigError(ValueError):
@@ -41,6 +44,35 @@ def _api_keys() -> tuple[str, ...]:
     if short := [k for k in keys if len(k) < 16]:
         raise ConfigError(f"API keys must have at least 16 characters ({len(short)} shorter)")
     return keys
+
+
+class ApiKeys:
+    """The keys the service accepts. LEADSCORE_API_KEYS_FILE is read again whenever it changes, so keys
+    rotate without a restart: add the new key, move the clients to it, remove the old one (docs/security.md).
+    A change that leaves no valid key is refused (logged) and the keys before it stay in force."""
+
+    def __init__(self) -> None:
+        self.path = os.environ.get("LEADSCORE_API_KEYS_FILE")
+        self._keys = _api_keys()  # no valid key: ConfigError, the service does not start
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            status = os.stat(self.path) if self.path else None
+        except OSError:
+            return None
+        return (status.st_mtime_ns, status.st_size) if status else None
+
+    def current(self) -> tuple[str, ...]:
+        stamp = self._file_stamp()
+        if self.path and stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._keys = _api_keys()
+                logger.info("API keys reloaded from LEADSCORE_API_KEYS_FILE: %d keys", len(self._keys))
+            except ConfigError as exc:
+                logger.error("API key file change ignored, the previous keys stay in force: %s", exc)
+        return self._keys
 
 
 @dataclass(frozen=True)

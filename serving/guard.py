@@ -3,13 +3,14 @@ log filter that keeps phone numbers and e-mails out of every log line."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
 from http.cookies import CookieError, SimpleCookie
 
 from features.text import mask_personal
-from serving.config import ServiceSettings
+from serving.config import ApiKeys, ServiceSettings
 
 # Probes and the API docs stay open: they carry no lead data.
 OPEN_PATHS = {"/healthz", "/readyz", "/livez", "/metrics", "/docs.json", "/", "/favicon.ico"}
@@ -22,7 +23,7 @@ class Guard:
         # Built when a worker builds its app (not at import): a missing key stops the start with a clear error.
         settings = settings or ServiceSettings.from_env()
         self.app = app
-        self.api_keys = settings.api_keys
+        self.api_keys = ApiKeys()
         self.max_request_bytes = settings.max_request_bytes
 
     async def __call__(self, scope, receive, send) -> None:
@@ -34,10 +35,10 @@ class Guard:
         key = headers.get(b"x-api-key", b"").decode("latin-1")
         if path.startswith("/manager"):  # a browser: the key comes as the cookie the login form set
             key = key or _cookie(headers.get(b"cookie", b"").decode("latin-1"), KEY_COOKIE)
-            if path != "/manager/login" and not key_is_valid(key, self.api_keys):
+            if path != "/manager/login" and not key_is_valid(key, self.api_keys.current()):
                 await _redirect(send, "/manager/login")
                 return
-        elif not key_is_valid(key, self.api_keys):
+        elif not key_is_valid(key, self.api_keys.current()):
             await _answer(send, 401, "missing or wrong API key: send a valid key in the X-API-Key header")
             return
         limit = self.max_request_bytes
@@ -65,15 +66,58 @@ class Guard:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+        await self.app(scope, replay, _documented_errors(send))
+
+
+def _documented_errors(send):
+    """Client errors in the shape the OpenAPI document gives them, {"error": str, "detail": str}.
+    BentoML 1.4 sends `[{"error": ...}]` for its 4xx exceptions (a stray comma makes it a tuple, in
+    _bentoml_impl/server/app.py) and a list as the detail of a validation error; schemathesis found both."""
+    held: dict = {}
+
+    async def send_fixed(message) -> None:
+        if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+            held["start"], held["body"] = message, b""
+            return
+        if "start" not in held:
+            await send(message)
+            return
+        held["body"] += message.get("body", b"")
+        if message.get("more_body", False):
+            return
+        body = _error_object(held["body"])
+        headers = [(k, v) for k, v in held["start"].get("headers", []) if k.lower() != b"content-length"]
+        await send({**held["start"], "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return send_fixed
+
+
+def _error_object(body: bytes) -> bytes:
+    try:
+        error = json.loads(body)
+    except ValueError:
+        return body  # not JSON (e.g. the manager page's HTML): as it is
+    if isinstance(error, list) and len(error) == 1 and isinstance(error[0], dict):
+        error = error[0]
+    # BentoML's shape has "error"; FastAPI's own 422 (the page's routes) documents its list of details.
+    if isinstance(error, dict) and "error" in error and isinstance(error.get("detail"), list | dict):
+        error["detail"] = "; ".join(
+            f"{'.'.join(map(str, d.get('loc', ())))}: {d.get('msg', d)}" if isinstance(d, dict) else str(d)
+            for d in (error["detail"] if isinstance(error["detail"], list) else [error["detail"]])
+        )
+    return json.dumps(error, ensure_ascii=False).encode()
 
 
 KEY_COOKIE = "leadscore_key"
 
 
 def key_is_valid(key: str, api_keys: tuple[str, ...]) -> bool:
-    """Constant-time comparison with every configured key."""
-    return bool(key) and any(hmac.compare_digest(key.encode(), k.encode()) for k in api_keys)
+    """Constant-time comparison with every configured key; digests first, so not even a key's length leaks
+    through the time a comparison takes."""
+    sent = hashlib.sha256(key.encode()).digest()
+    matches = [hmac.compare_digest(sent, hashlib.sha256(k.encode()).digest()) for k in api_keys]  # all compared
+    return bool(key) and any(matches)
 
 
 def _cookie(header: str, name: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,26 +58,45 @@ predictions = Table(
 
 
 class PredictionLog:
-    def __init__(self, url: str, spool: Path | None = None) -> None:
+    """`timeout`: seconds a write waits for a locked database before its rows go to the spool."""
+
+    def __init__(self, url: str, spool: Path | None = None, timeout: float = 10.0) -> None:
         sqlite = url.startswith("sqlite")
-        path = url.removeprefix("sqlite:///") if sqlite else ""
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, connect_args={"timeout": 60} if sqlite else {}, pool_pre_ping=True)
+        self.path = url.removeprefix("sqlite:///") if sqlite else ""
+        args = {"timeout": timeout} if sqlite else {"connect_timeout": max(1, int(timeout))}
+        self.engine = create_engine(url, connect_args=args, pool_pre_ping=True)
         if sqlite:
             # WAL lets readers and one writer work at once; the busy timeout makes writers of other
-            # workers wait for the lock instead of failing.
+            # workers wait for the lock (briefly: scoring must not wait on its log) instead of failing.
             @event.listens_for(self.engine, "connect")
             def _pragmas(connection, _record) -> None:
                 cursor = connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA busy_timeout=60000")
+                cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
                 cursor.close()
 
-        metadata.create_all(self.engine, checkfirst=True)
-        self._add_missing_columns()
         # Rows the database refuses go here: beside the SQLite file, or in the working directory.
-        self.spool = spool or Path(path or "predictions").with_suffix(".spool.jsonl")
+        self.spool = spool or Path(self.path or "predictions").with_suffix(".spool.jsonl")
+        self.ready = False
+        if self._prepare():  # an unreachable database does not stop the service: rows are spooled meanwhile
+            self.replay_spool()
+
+    def _prepare(self) -> bool:
+        """Create the table (and columns added since) once the database is reachable."""
+        if self.ready:
+            return True
+        try:
+            if self.path:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            metadata.create_all(self.engine, checkfirst=True)
+            self._add_missing_columns()
+        except (SQLAlchemyError, OSError) as exc:
+            logger.error(
+                "prediction log unavailable (%s); scored rows are spooled to %s", type(exc).__name__, self.spool
+            )
+            return False
+        self.ready = True
+        return True
 
     def _add_missing_columns(self) -> None:
         """A log created by an earlier version gains the columns added since (nullable, so old rows stay)."""
@@ -114,16 +135,51 @@ class PredictionLog:
         ]
         if not rows:
             return
+        if self._insert(rows):
+            self.replay_spool()
+            return
+        logger.error("prediction log refused %d rows; written to %s", len(rows), self.spool)
+        self._to_spool(rows)
+
+    def _insert(self, rows: list[dict[str, Any]]) -> bool:
+        """All rows in one transaction, or none (then False)."""
+        if not self._prepare():
+            return False
         try:
             with self.engine.begin() as connection:
                 connection.execute(insert(predictions), rows)
         except SQLAlchemyError as exc:
-            logger.error(
-                "prediction log refused %d rows (%s); written to %s", len(rows), type(exc).__name__, self.spool
-            )
-            with open(self.spool, "a", encoding="utf-8") as handle:
-                for row in rows:
-                    handle.write(json.dumps(row | {"logged_at": now.isoformat()}, ensure_ascii=False) + "\n")
+            logger.warning("prediction log write failed: %s", type(exc).__name__)
+            return False
+        return True
+
+    def _to_spool(self, rows: list[dict[str, Any]]) -> None:
+        with open(self.spool, "a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row | {"logged_at": row["logged_at"].isoformat()}, ensure_ascii=False) + "\n")
+
+    def replay_spool(self) -> int:
+        """Write the spooled rows into the database now that it takes writes again; returns how many.
+        The spool is first renamed, so two workers never replay the same rows; rows it cannot write go
+        back to the spool."""
+        if not self.spool.exists() or self.spool.stat().st_size == 0:
+            return 0
+        claimed = self.spool.with_name(f"{self.spool.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+        try:
+            self.spool.rename(claimed)
+        except FileNotFoundError:  # another worker claimed it first
+            return 0
+        with open(claimed, encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+        for row in rows:
+            row["logged_at"] = datetime.fromisoformat(row["logged_at"])
+        if rows and not self._insert(rows):
+            self._to_spool(rows)
+            claimed.unlink()
+            return 0
+        claimed.unlink()
+        logger.info("prediction log: %d spooled rows written", len(rows))
+        return len(rows)
 
     def latest(self) -> list[dict[str, Any]]:
         """The latest row of every lead, best score first."""
@@ -143,6 +199,12 @@ class PredictionLog:
         query = select(predictions).where(predictions.c.lead_id == lead_id).order_by(predictions.c.id)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def count_for(self, request_ids: list[str]) -> int:
+        """Rows logged for these requests."""
+        query = select(func.count()).select_from(predictions).where(predictions.c.request_id.in_(request_ids))
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
 
     def count(self) -> int:
         with self.engine.connect() as connection:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import uuid
 from typing import Annotated, Any
@@ -36,10 +37,11 @@ from features.catalogue import CATALOGUE
 from features.contract import ContractError
 from leadscore.artifact import LeadArtifact
 from leadscore.champion import champion_version, load_champion
+from leadscore.integrity import DIGEST_TAG, IntegrityError, verify_model
 from leadscore.settings import HEALTH_MODEL_NAME, Settings
 from leadscore.tiers import TierThresholds
 from serving import page
-from serving.config import ServiceSettings
+from serving.config import ApiKeys, ServiceSettings
 from serving.guard import KEY_COOKIE, Guard, key_is_valid, mask_all_log_handlers
 from serving.predlog import PredictionLog
 
@@ -62,8 +64,13 @@ class LeadModel:
         mask_all_log_handlers()
         self.registry = Settings.from_env()
         self.reload_seconds = ServiceSettings.reload_interval()
-        tag = os.environ.get("LEADSCORE_MODEL_TAG", f"{HEALTH_MODEL_NAME}:latest")
-        bento_model = bentoml.models.get(tag)
+        try:
+            bento_model = stored_model()
+        except StartupError as exc:
+            # BentoML would restart this worker forever; the whole server stops instead, saying why.
+            logger.critical("leadscore cannot start: %s", exc)
+            os.kill(os.getppid(), signal.SIGTERM)
+            raise
         artifact: LeadArtifact = bentoml.mlflow.load_model(bento_model).unwrap_python_model().artifact
         self.registry_version = bento_model.info.metadata.get("mlflow_version", "?")
         artifact.model_version = f"{HEALTH_MODEL_NAME}/{self.registry_version}"
@@ -129,6 +136,30 @@ class LeadModel:
                 logger.warning("champion check failed, still serving %s: %s", self.artifact.model_version, exc)
 
 
+def stored_model(tag: str | None = None) -> bentoml.Model:
+    """The BentoML model to serve (LEADSCORE_MODEL_TAG, default the latest import), its files checked
+    against the digest the registry recorded, or a StartupError that names what is wrong."""
+    tag = tag or os.environ.get("LEADSCORE_MODEL_TAG", f"{HEALTH_MODEL_NAME}:latest")
+    try:
+        bento_model = bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        raise StartupError(
+            f"LEADSCORE_MODEL_TAG {tag}: no such model in BentoML's model store (BENTOML_HOME {os.environ.get('BENTOML_HOME', '~/bentoml')}); "
+            "run `leadscore train` (it imports the champion) or set the tag of an imported model"
+        ) from None
+    try:
+        verify_model(
+            bento_model.path_of("mlflow_model"), bento_model.info.metadata.get(DIGEST_TAG), f"BentoML model {tag}"
+        )
+    except IntegrityError as exc:
+        raise StartupError(str(exc)) from None
+    return bento_model
+
+
+class StartupError(RuntimeError):
+    """The service cannot start: the message says why."""
+
+
 # The front's APIs are async: they wait on the model worker without holding a thread, so concurrent
 # requests reach the model together and can be batched (sync APIs run one at a time by default).
 @bentoml.service(traffic={"timeout": 60})
@@ -140,6 +171,7 @@ class LeadScoring:
         mask_all_log_handlers()
         self.settings = ServiceSettings.from_env()
         self.predictions = PredictionLog(self.settings.prediction_log_url)
+        self.api_keys = ApiKeys()
 
     async def _answer(self, endpoint: str, leads: list[dict[str, Any]], as_of: str | None, **options) -> dict[str, Any]:
         if len(leads) > self.settings.max_leads:
@@ -219,7 +251,10 @@ class LeadScoring:
 
     @extra.get("/manager/lead/{row_id}", response_class=HTMLResponse)
     async def manager_lead(self, row_id: int) -> HTMLResponse:
-        html = await anyio.to_thread.run_sync(page.lead_page, self.predictions, row_id)
+        # Beyond SQL's 64-bit integers no row exists (and the database would refuse the query).
+        html = (
+            None if not 0 < row_id < 2**63 else await anyio.to_thread.run_sync(page.lead_page, self.predictions, row_id)
+        )
         if html is None:
             return HTMLResponse("<p>没有这条线索的评分记录</p>", status_code=404)
         return HTMLResponse(html)
@@ -235,7 +270,7 @@ class LeadScoring:
     @extra.post("/manager/login", response_class=HTMLResponse)
     async def manager_login(self, request: Request) -> Response:
         key = parse_qs((await request.body()).decode("utf-8", "replace")).get("key", [""])[0]
-        if not key_is_valid(key, self.settings.api_keys):
+        if not key_is_valid(key, self.api_keys.current()):
             return HTMLResponse(page.login_page("密钥无效"), status_code=401)
         response = RedirectResponse("/manager", status_code=303)
         response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict", path="/manager")

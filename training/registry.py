@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from leadscore.artifact import ArtifactError, LeadArtifact, LeadPyfunc
 from leadscore.champion import CHAMPION, load_champion
+from leadscore.integrity import DIGEST_TAG, model_digest
 from leadscore.settings import Settings
 from training.gate import GateDecision
 from training.report import build_report
@@ -109,6 +110,10 @@ def log_and_register(
             registered_model_name=settings.model_name,
         )
     version = str(info.registered_model_version)
+    # The digest of the model's files as the registry stores them: what every loader checks first.
+    client = MlflowClient(settings.tracking_uri)
+    stored = mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}/{version}")
+    client.set_model_version_tag(settings.model_name, version, DIGEST_TAG, model_digest(stored))
     if gate.promote:
         MlflowClient(settings.tracking_uri).set_registered_model_alias(settings.model_name, CHAMPION, version)
     return run.info.run_id, version
@@ -129,6 +134,7 @@ def import_champion_to_bentoml(settings: Settings) -> str:
             "mlflow_model": settings.model_name,
             "mlflow_version": str(version.version),
             "mlflow_run_id": version.run_id,
+            DIGEST_TAG: version.tags.get(DIGEST_TAG, ""),
         },
     )
     return str(bento_model.tag)
