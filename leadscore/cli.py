@@ -181,7 +181,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     data = settings.home / "demo-data"
     _cmd_simulate(argparse.Namespace(leads=args.leads, seed=args.seed, out=str(data), format="csv"))
-    _cmd_train(argparse.Namespace(data=str(data), intent_labels=None, flat=None))
+    _cmd_train(argparse.Namespace(data=str(data), intent_labels=None, flat=None, dask=None))
     request_file = settings.home / "example_request.json"
     request_file.write_text(json.dumps(example_request(data), ensure_ascii=False, indent=2))
     key = os.environ.get("LEADSCORE_API_KEYS", "").split(",")[0].strip() or demo_api_key(settings.home)

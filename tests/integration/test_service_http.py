@@ -188,11 +188,14 @@ def test_a_new_champion_is_served_without_a_restart(server, trained, sim_dir: Pa
     from mlflow.tracking import MlflowClient
 
     from leadscore.champion import CHAMPION
+    from leadscore.integrity import DIGEST_TAG
 
     settings = trained["settings"]
     client = MlflowClient(settings.tracking_uri)
     current = client.get_model_version_by_alias(settings.model_name, CHAMPION)
     new = client.create_model_version(settings.model_name, current.source, run_id=current.run_id)
+    # Registered by hand, so the digest `leadscore train` records is copied too (without it, refused).
+    client.set_model_version_tag(settings.model_name, new.version, DIGEST_TAG, current.tags[DIGEST_TAG])
     client.set_registered_model_alias(settings.model_name, CHAMPION, new.version)
     try:
         deadline = time.monotonic() + 120
