@@ -176,8 +176,13 @@ def _coerce_types(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
+# A CRM time outside these is a typo (0001-01-01, 9999-12-31) and beyond what nanosecond times hold.
+_EARLIEST, _LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01")
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO 8601 strings (or datetimes) to Asia/Shanghai timestamps; no offset means Asia/Shanghai; NaT if bad."""
+    """ISO 8601 strings (or datetimes) to Asia/Shanghai timestamps; no offset means Asia/Shanghai; NaT if bad
+    or outside 1900-2200."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert(TIMEZONE).dt.as_unit("ns")
     if pd.api.types.is_datetime64_dtype(values):
@@ -187,10 +192,12 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     has_offset = text.str.contains(_OFFSET, na=False)
     if has_offset.any():
         aware = pd.to_datetime(text[has_offset], format="ISO8601", utc=True, errors="coerce")
+        aware = aware.where(aware.between(_EARLIEST.tz_localize("UTC"), _LATEST.tz_localize("UTC")))
         out[has_offset] = aware.dt.tz_convert(TIMEZONE)
     naive_mask = ~has_offset & text.notna()
     if naive_mask.any():
         naive = pd.to_datetime(text[naive_mask], format="ISO8601", errors="coerce")
+        naive = naive.where(naive.between(_EARLIEST, _LATEST))
         out[naive_mask] = naive.dt.tz_localize(TIMEZONE, ambiguous="NaT", nonexistent="NaT")
     return out
 
