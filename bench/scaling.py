@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from bench.report import write_report
@@ -64,7 +65,7 @@ def run_step(step: str, engine: str, leads: int, model_dir: str | None) -> dict:
 
     data = export_dir(leads)
     figures: dict = {}
-    with dask_client("local") if engine == "dask" else _no_client() as client:
+    with dask_client("local") if engine == "dask" else nullcontext() as client:
         started = time.perf_counter()
         if step == "score":
             from leadscore.batch import score_export
@@ -107,14 +108,6 @@ def run_step(step: str, engine: str, leads: int, model_dir: str | None) -> dict:
             peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2)
             figures["worker_peak_gb"] = sorted(peaks.values())
     return figures
-
-
-class _no_client:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None
 
 
 def measure(command: list[str]) -> tuple[dict, float, float]:

@@ -65,6 +65,7 @@ def lead_context(
     snapshots: pd.DataFrame,
     owner_parts: list[tuple] | None = None,
     screening: ScreeningConfig | None = None,
+    form_by_lead: pd.Series | None = None,
 ) -> pd.DataFrame:
     """The features that read other leads: the owner's figures as of each snapshot and the screening flags
     (a duplicate is an earlier lead with the same phone). One row per snapshot. They need only the leads
@@ -76,7 +77,8 @@ def lead_context(
     lead = leads.iloc[code].reset_index(drop=True)
     owner_parts = owner_parts or [(OwnerHistory(_history(tables)), 1)]
     owners = owner_features(owner_parts, lead["owner_id"], lead["industry"], as_of)
-    form_by_lead = normalize_series(leads["form_text"], "leads.form_text")
+    if form_by_lead is None:  # raw_features passes the forms it normalised already
+        form_by_lead = normalize_series(leads["form_text"], "leads.form_text")
     screen = screening_features(leads, form_by_lead, screening or ScreeningConfig.default())
     return pd.concat([owners, screen.iloc[code].reset_index(drop=True)], axis=1)
 
@@ -122,15 +124,16 @@ def raw_features(
     clock.lap("行为 behaviour")
     act_codes = lead_codes(acts["lead_id"], known)
     followup = followup_features(acts, act_codes, stages, lead_codes(stages["lead_id"], known), code, as_of, created)
+    form_by_lead = normalize_series(leads["form_text"], "leads.form_text")
     if context is None:
-        context = lead_context(tables, snapshots, owner_parts, screening)
+        context = lead_context(tables, snapshots, owner_parts, screening, form_by_lead)
     elif len(context) != len(snapshots):
         raise ValueError(f"context has {len(context)} rows for {len(snapshots)} snapshots")
     context = context.reset_index(drop=True)
     owners = context[OWNER_COLUMNS]
     clock.lap("跟进 follow-up and owner")
 
-    form = normalize_series(leads["form_text"], "leads.form_text").iloc[code].reset_index(drop=True)
+    form = form_by_lead.iloc[code].reset_index(drop=True)
     unique_notes = pd.Series(acts["note"].unique())
     normalised = dict(zip(unique_notes, normalize_series(unique_notes, "activities.note"), strict=True))
     notes_per_row = acts["note"].map(normalised).fillna("").astype(str)

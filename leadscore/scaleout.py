@@ -253,12 +253,11 @@ def _part_series(lead_ids: pd.Series, n_partitions: int) -> pd.Series:
 def partition_lead_tables(tables: dict[str, pd.DataFrame], scratch: Path, n_partitions: int) -> None:
     """The validated leads and outcomes tables, a file per partition: a task then carries only its number
     (tasks queued on a worker would otherwise hold their partitions' leads while they wait)."""
-    for name in ("leads", "outcomes"):
+    lead_level = {name: tables[name] for name in ("leads", "outcomes")}
+    for name in lead_level:
         (scratch / name).mkdir()
-        parts = pd.Series(partition_of(tables[name]["lead_id"], n_partitions))
-        rows = parts.groupby(parts).indices
-        for i in range(n_partitions):
-            chunk = tables[name].iloc[rows.get(i, np.array([], dtype=int))].reset_index(drop=True)
+    for i, part in enumerate(split_by_lead(lead_level, n_partitions)):
+        for name, chunk in part.items():
             chunk.to_pickle(scratch / name / f"{i}.pkl")  # pickle keeps the validated dtypes exactly
 
 
