@@ -60,7 +60,9 @@ def evaluate_artifact(artifact: LeadArtifact, data_dir: str | Path) -> dict[str,
         metrics[f"closedate_ece_all_{days}d"] = float(closedate_all[f"h{days}"]["ece"])
     headline = [
         f"健康分模型 AUC {metrics['test_auc']:.3f}，比最好的基准高 {metrics['auc_gain_over_best_baseline']:+.3f}；"
-        f"校准误差 ECE {metrics['test_ece']:.3f} (后期), {metrics['ece_all_matured']:.3f} (全部 {len(y_all)} 个已到期快照)"
+        f"校准误差 ECE {metrics['test_ece']:.3f} (后期), {metrics['ece_all_matured']:.3f} (全部 {len(y_all)} 个已到期快照)",
+        "成交时间校准误差 ECE (全部已到期快照) "
+        + " / ".join(f"{d}天 {metrics[f'closedate_ece_all_{d}d']:.3f}" for d in (30, 60, 90)),
     ]
     if (Path(data_dir) / "truth").is_dir():
         headline += _oracle_sections(artifact, data_dir, tables, test, x_test, texts_test, evaluation, metrics)

@@ -105,7 +105,8 @@ def fit_all(
     clock.lap("leakage audit")
     health = fit_health(features[matured], y90[matured], groups[matured], progress=progress, client=client)
     clock.lap("health model")
-    closedate = CloseDateModel().fit(features, durations, events)
+    # The curve's level at 90 days comes from the calibrated health model (leadscore/models/closedate.py).
+    closedate = CloseDateModel().fit(features, durations, events).anchor_to(health)
     clock.lap("close-date model")
     labels = stage_labels(tables, snapshots)
     clock.lap("stage labels")

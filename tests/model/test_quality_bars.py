@@ -65,8 +65,8 @@ def test_health_is_calibrated_over_all_matured_snapshots(figures) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="later period only: ECE 0.023 measured (seed 21 -> 22); the oldest leads of the last months are "
-    "over-predicted (docs/models.md)",
+    reason="later period only: ECE 0.025 on this pair; across six train -> judge pairs of worlds 0.013-0.025 "
+    "(met in four): the judged world's last months win less often than its features say (docs/models.md)",
 )
 def test_health_is_calibrated_on_the_later_period(figures) -> None:
     assert figures["test_ece"] <= 0.02, figures
@@ -77,15 +77,9 @@ def test_close_date_reaches_85_percent_of_the_oracle(figures, days: int) -> None
     assert figures[f"closedate_oracle_share_{days}d"] >= 0.85, figures
 
 
-@pytest.mark.parametrize("days", [30, 60])
+@pytest.mark.parametrize("days", [30, 60, 90])
 def test_close_date_is_calibrated_over_all_matured_snapshots(figures, days: int) -> None:
     assert figures[f"closedate_ece_all_{days}d"] <= 0.02, figures
-
-
-def test_close_date_at_90_days_is_near_its_calibration_bar(figures) -> None:
-    """The bar is 0.02 and is missed: 0.022 measured on this pair (0.0196 on seeds 21 -> 22), the model
-    over-predicts late wins slightly (docs/models.md). This guards the measured level against regression."""
-    assert figures["closedate_ece_all_90d"] <= 0.025, figures
 
 
 def test_stage_macro_f1_and_mismatch_detection(figures) -> None:

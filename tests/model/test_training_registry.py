@@ -39,6 +39,8 @@ def test_served_answer_carries_every_model(trained, tables) -> None:
     for answer in artifact.score_tables(tables, snaps.reset_index(drop=True)):
         close = answer["close_date"]
         assert 0 <= close["won_within_30d"] <= close["won_within_60d"] <= close["won_within_90d"] <= 1
+        # one quantity, one number: the close-date curve is anchored to the calibrated health model
+        assert close["won_within_90d"] == pytest.approx(answer["win_probability"], abs=2e-4)
         assert sum(answer["stage"]["probabilities"].values()) == pytest.approx(1, abs=1e-3)
         assert answer["stage"]["inferred"] in answer["stage"]["probabilities"]
         assert answer["intent"]["intent"] in answer["intent"]["probabilities"]
