@@ -14,7 +14,7 @@ Anchored to the health model (`anchor_to`): the hazards give each deal's *timing
 spreads over the bins), the calibrated health model gives the *level* at the horizon. Each snapshot's win
 curve is scaled by one positive factor so that P(won within 90) is the health model's probability: the
 curve stays monotone, the expected close date is unchanged, and the product never shows two different
-numbers for the same quantity. Measured: the unanchored curve over-predicts by 5-8 % (90-day ECE 0.019-0.020
+numbers for the same quantity. Measured: the unanchored curve over-predicts by 6-11 % (90-day ECE 0.019-0.020
 over all matured snapshots of an unseen world), anchored 0.008-0.010 (docs/models-closedate.md).
 """
 
@@ -27,8 +27,6 @@ import numpy as np
 import pandas as pd
 
 OPEN, WON, LOST = 0, 1, 2
-
-
 BIN_FEATURE = "period_bin"
 
 PARAMS = {
