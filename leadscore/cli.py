@@ -186,7 +186,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     request_file.write_text(json.dumps(example_request(data), ensure_ascii=False, indent=2))
     key = os.environ.get("LEADSCORE_API_KEYS", "").split(",")[0].strip() or demo_api_key(settings.home)
     env = {**os.environ, "LEADSCORE_API_KEYS": os.environ.get("LEADSCORE_API_KEYS") or key}
-    server = subprocess.Popen(serve_command(args.port, "127.0.0.1"), env=env)
+    # Its own process group, so a server that hangs on the way down can be stopped with all its workers.
+    server = subprocess.Popen(serve_command(args.port, "127.0.0.1"), env=env, start_new_session=True)
     # Terminated (not only Ctrl-C): leave through `finally` so the service goes down with the demo.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -213,9 +214,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+        stop_server(server)
+
+
+def stop_server(server: subprocess.Popen, grace_seconds: float = 30) -> None:
+    """SIGTERM (requests in flight finish), then SIGKILL to the process group if it is still up after the
+    grace period: under load BentoML's entry worker has been seen to hang after the model worker stopped."""
+    if server.poll() is not None:
+        return
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        print(f"the service did not stop within {grace_seconds:.0f} s of SIGTERM; killing it", file=sys.stderr)
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 DASK_HELP = "compute on Dask: 'local' (a LocalCluster on this machine) or a scheduler address (tcp://host:8786)"
