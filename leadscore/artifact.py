@@ -138,7 +138,7 @@ class LeadArtifact:
         explained = explain(self.health, features)
         probability = explained.score / 100
         tiers = self.tiers.tier(explained.score)
-        extras = self._model_answers(tables, snapshots, features, texts)
+        extras = self._model_answers(tables, snapshots, features, texts, probability)
         stages = [s["inferred"] for s in extras["stage"]] if "stage" in extras else [None] * len(features)
         actions = recommend(self.health, features, stages, explained.score, snapshots["as_of"], self.tiers.nurture)
         if isinstance(all_factors, bool):
@@ -172,13 +172,14 @@ class LeadArtifact:
         shown = {"factors": folded} if all_factors else top_factors(folded)
         return {"base_score": round(float(explained.base_score[i]), 2), **shown}
 
-    def _model_answers(self, tables, snapshots, features, texts) -> dict[str, list[dict[str, Any]]]:
-        """Per snapshot: the stage, close-date and intent answers of the models this artifact carries."""
+    def _model_answers(self, tables, snapshots, features, texts, probability) -> dict[str, list[dict[str, Any]]]:
+        """Per snapshot: the stage, close-date and intent answers of the models this artifact carries
+        (`probability`: the health model's, which the close-date curve is anchored to; not computed twice)."""
         out: dict[str, list[dict[str, Any]]] = {}
         if self.stage is not None:
             out["stage"] = stage_answers(self.stage, tables, snapshots, features, texts)
         if self.closedate is not None:
-            out["close_date"] = close_date_answers(self.closedate.predict(features), snapshots["as_of"])
+            out["close_date"] = close_date_answers(self.closedate.predict(features, probability), snapshots["as_of"])
         if self.intent is not None:
             form = snapshots["lead_id"].map(tables["leads"].set_index("lead_id")["form_text"]).fillna("")
             proba = self.intent.predict_proba(form.astype(str).tolist())

@@ -152,14 +152,16 @@ class CloseDateModel:
         at_start = np.hstack([np.ones((len(h), 1)), alive[:, :-1]])
         return np.cumsum(at_start * h[:, :, WON], axis=1), np.cumsum(at_start * h[:, :, LOST], axis=1)
 
-    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, features: pd.DataFrame, anchor_level: np.ndarray | None = None) -> pd.DataFrame:
         """Columns p_won_<d> for each report day (non-decreasing, in [0, 1]), p_lost_<horizon>,
-        expected_close_days (given a win within the horizon), indexed like `features`."""
+        expected_close_days (given a win within the horizon), indexed like `features`. `anchor_level`: the
+        anchor's probabilities for these rows if the caller has them already (scoring does: the health score)."""
         won, lost = self.cumulative_incidence(features)
         anchor = getattr(self, "anchor_", None)  # artifacts pickled before anchoring have none
         if anchor is not None:
+            level = anchor.predict(features) if anchor_level is None else anchor_level
             # won[:, -1] > 0: a softmax hazard is never exactly zero.
-            won = won * (np.asarray(anchor.predict(features)) / np.maximum(won[:, -1], 1e-300))[:, None]
+            won = won * (np.asarray(level) / np.maximum(won[:, -1], 1e-300))[:, None]
         out = {f"p_won_{d}": won[:, d // self.bin_days - 1] for d in self.report_days}
         out[f"p_lost_{self.horizon_days}"] = np.minimum(lost[:, -1], 1.0 - won[:, -1])
         per_bin = np.diff(won, axis=1, prepend=0.0)
