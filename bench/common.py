@@ -16,7 +16,7 @@ def bench_home() -> tuple[Path, Path]:
     os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
     data = home / "demo-data"
     if not (data / "leads.csv").exists() and not (data / "leads.parquet").exists():
-        from leadscore.cli import main as cli
+        from leadscore.tools.cli import main as cli
 
         cli(["simulate", "--leads", "6000", "--seed", "11", "--out", str(data)])
         cli(["train", "--data", str(data)])

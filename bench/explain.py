@@ -37,9 +37,9 @@ def main() -> None:
 
     from features.catalogue import FEATURES
     from features.contract import load_export
-    from features.snapshots import export_time
-    from leadscore.champion import load_champion
-    from leadscore.settings import Settings
+    from features.labels import export_time
+    from models.champion import load_champion
+    from models.settings import Settings
 
     artifact = load_champion(Settings.from_env())
     tables = load_export(data).tables

@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from training.health import time_split
+
 from bench.report import write_report
 from features.catalogue import CATALOGUE
 from features.contract import load_export
 from features.pipeline import FeaturePipeline
 from features.snapshots import make_snapshots
-from leadscore.simulator import simulate
+from leadscore.tools.simulator import simulate
 from training.audit import single_feature_auc
-from training.health import time_split
 
 
 def main() -> None:

@@ -19,10 +19,11 @@ import pandas as pd
 from bench.common import print_headline
 from bench.report import write_report
 from features.contract import load_export, request_to_tables
+from features.labels import export_time
 from features.pipeline import FeaturePipeline
-from features.snapshots import export_time, make_snapshots
-from leadscore.demo import lead_request
-from leadscore.simulator import simulate
+from features.snapshots import make_snapshots
+from leadscore.tools.demo import lead_request
+from leadscore.tools.simulator import simulate
 
 
 def main() -> None:

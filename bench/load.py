@@ -71,9 +71,9 @@ def main() -> None:
     parser.add_argument("--prediction-log", help="the service's LEADSCORE_PREDICTION_LOG_URL, to count its rows")
     args = parser.parse_args()
     from features.contract import load_export
-    from features.snapshots import export_time
-    from leadscore.demo import demo_api_key, lead_request
-    from leadscore.settings import Settings
+    from features.labels import export_time
+    from leadscore.tools.demo import demo_api_key, lead_request
+    from models.settings import Settings
 
     key = os.environ.get("LEADSCORE_API_KEY") or demo_api_key(Settings.from_env().home)
     tables = load_export(Path(args.data)).tables

@@ -32,17 +32,17 @@ def export_dir(leads: int, seed: int = 7) -> Path:
 
 
 def _artifact(model_dir: str | None):
-    from leadscore.artifact import LeadArtifact
-    from leadscore.champion import load_champion
-    from leadscore.settings import Settings
+    from models.artifact import LeadArtifact
+    from models.champion import load_champion
+    from models.settings import Settings
 
     return LeadArtifact.load(model_dir) if model_dir else load_champion(Settings.from_env())
 
 
 def _all_leads(tables):
     """Every lead as of the export's end: the feature step's rows (scoring takes the open ones only)."""
-    from features.snapshots import export_time
-    from leadscore.batch import snapshots_to_score
+    from features.labels import export_time
+    from leadscore.jobs.batch import snapshots_to_score
 
     return snapshots_to_score(tables, export_time(tables), include_closed=True)
 
@@ -61,15 +61,15 @@ def run_step(step: str, engine: str, leads: int, model_dir: str | None) -> dict:
     import resource
 
     from features.contract import load_export
-    from leadscore.scaleout import dask_client
+    from leadscore.jobs.scaleout import dask_client
 
     data = export_dir(leads)
     figures: dict = {}
     with dask_client("local") if engine == "dask" else nullcontext() as client:
         started = time.perf_counter()
         if step == "score":
-            from leadscore.batch import score_export
-            from leadscore.scaleout import score_export_on_dask
+            from leadscore.jobs.batch import score_export
+            from leadscore.jobs.scaleout import score_export_on_dask
 
             artifact, out = _artifact(model_dir), data / f"scores-{engine}.parquet"
             started = time.perf_counter()
@@ -88,7 +88,7 @@ def run_step(step: str, engine: str, leads: int, model_dir: str | None) -> dict:
                 if client is None:
                     pipeline.transform_with_details(tables, snaps)
                 else:
-                    from leadscore.scaleout import transform_on_dask
+                    from leadscore.jobs.scaleout import transform_on_dask
 
                     transform_on_dask(client, pipeline, tables, snaps)
                 figures["rows"] = len(snaps)
@@ -141,7 +141,16 @@ def main() -> None:
     for leads in args.leads:
         for step in args.steps:
             if step == "simulate":
-                command = [sys.executable, "-m", "leadscore.cli", "simulate", "--leads", str(leads), "--seed", "7"]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "leadscore.tools.cli",
+                    "simulate",
+                    "--leads",
+                    str(leads),
+                    "--seed",
+                    "7",
+                ]
                 if (export_dir(leads) / "leads.parquet").exists():
                     command = None  # reuse: the simulation is deterministic for a seed
                 else:

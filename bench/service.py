@@ -44,8 +44,8 @@ EVENTS = ("web_events", "activities", "stage_changes")
 def typical_leads(data: Path, n: int, seed: int = 0) -> tuple[str, list[dict]]:
     """n open leads at the export's end, each with its last 20 rows per event table."""
     from features.contract import load_export
-    from features.snapshots import export_time
-    from leadscore.demo import lead_request
+    from features.labels import export_time
+    from leadscore.tools.demo import lead_request
 
     tables = load_export(data).tables
     as_of = export_time(tables)
@@ -131,8 +131,8 @@ def main() -> None:
         os.environ["LEADSCORE_HOME"] = args.home
     home, demo_data = bench_home()
     data = Path(args.data) if args.data else demo_data
-    from leadscore.champion import load_champion
-    from leadscore.settings import Settings
+    from models.champion import load_champion
+    from models.settings import Settings
 
     settings = Settings.from_env()
     artifact = load_champion(settings).warm_up()
@@ -217,8 +217,8 @@ def _pyfunc_row(lead: dict, as_of: str) -> dict:
 def batch_costs(artifact, data: Path) -> dict[str, float]:
     """Per lead: batch scoring (the CLI's code) vs the features, health model and pred_contrib alone."""
     from features.contract import load_export
-    from features.snapshots import export_time
-    from leadscore.batch import leads_to_score, score_export
+    from features.labels import export_time
+    from leadscore.jobs.batch import leads_to_score, score_export
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.report import write_report
 from features.contract import load_export
-from leadscore.simulator import simulate
+from leadscore.tools.simulator import simulate
 from training.train import train_models
 
 

@@ -25,11 +25,12 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=100_000, help="leads of the simulated export the rows come from")
     parser.add_argument("--out", default="bench/results/training_rows.md")
     args = parser.parse_args()
+    from training.health import NUM_ROUNDS, fit_health
+
     from features.contract import load_export
     from features.pipeline import FeaturePipeline
     from features.snapshots import make_snapshots
-    from leadscore.simulator import simulate
-    from training.health import NUM_ROUNDS, fit_health
+    from leadscore.tools.simulator import simulate
 
     data = Path(f"bench/.data/sim-{args.leads}-7")
     if not (data / "leads.parquet").exists():

@@ -8,12 +8,53 @@ import pandas as pd
 
 from features.contract import TABLES
 from features.pointintime import EventIndex, as_of_seconds
+from features.spec import FeatureSpec
 
 DAY = pd.Timedelta(days=1)
-PAGE_CATEGORIES = list(TABLES["web_events"].fields[3].choices)
-EVENT_TYPES = list(TABLES["web_events"].fields[2].choices)
+PAGE_CATEGORIES = list(TABLES["web_events"].choices_of("page_category"))
+EVENT_TYPES = list(TABLES["web_events"].choices_of("event_type"))
 DECISION_PAGES = ["pricing", "docs", "download"]  # what buyers read as a decision nears
 SESSION_GAP = pd.Timedelta(minutes=30)
+PAGE_ZH = {
+    "product": "产品页",
+    "pricing": "价格页",
+    "case_study": "案例页",
+    "docs": "技术文档",
+    "download": "下载页",
+    "careers": "招聘页",
+    "about": "关于我们",
+    "blog": "博客",
+    "other": "其他页面",
+}
+EVENT_ZH = {
+    "download": "下载资料",
+    "form_submit": "提交表单",
+    "webinar": "参加直播/研讨会",
+    "live_chat": "在线咨询",
+    "video_view": "观看视频",
+    "email_open": "打开营销邮件",
+    "email_click": "点击营销邮件",
+}
+SPECS = (
+    [FeatureSpec(f"web_events_{days}d", "行为", f"近{days}天网站行为{{v}}次") for days in (1, 7, 30)]
+    + [
+        FeatureSpec("web_events_total", "行为", "累计网站行为{v}次"),
+        FeatureSpec("web_trend_7d", "行为", "近7天网站行为比前7天多{v}次"),
+        FeatureSpec("days_since_last_web_event", "行为", "距上次访问网站{v}天"),
+        FeatureSpec("dwell_minutes_7d", "行为", "近7天浏览时长{v}分钟"),
+        FeatureSpec("dwell_minutes_30d", "行为", "近30天浏览时长{v}分钟"),
+        FeatureSpec("decision_page_share_30d", "行为", "近30天价格/文档/下载页占比{v}"),
+        FeatureSpec("decision_dwell_minutes_30d", "行为", "近30天在价格/文档/下载页停留{v}分钟"),
+        FeatureSpec("sessions_7d", "行为", "近7天访问网站{v}次(会话)"),
+        FeatureSpec("sessions_30d", "行为", "近30天访问网站{v}次(会话)"),
+    ]
+    + [
+        FeatureSpec(f"{name}_views_{days}d", "行为", f"近{days}天查看{PAGE_ZH[name]}{{v}}次")
+        for name in PAGE_CATEGORIES
+        for days in (7, 30)
+    ]
+    + [FeatureSpec(f"{n}_30d", "行为", f"近30天{EVENT_ZH[n]}{{v}}次") for n in EVENT_TYPES if n != "page_view"]
+)
 
 
 def session_starts(web: pd.DataFrame, codes: np.ndarray) -> np.ndarray:

@@ -41,12 +41,35 @@ class Table:
     def required(self) -> list[str]:
         return [f.name for f in self.fields if f.required]
 
+    def choices_of(self, field_name: str) -> tuple[str, ...]:
+        """The canonical values of one field."""
+        return next(f.choices for f in self.fields if f.name == field_name)
 
-def _f(name: str, type_: FieldType = "string", required: bool = False, choices: str = "") -> Field:
-    return Field(name, type_, required, tuple(choices.split()) if choices else ())
+
+def _f(name: str, type_: FieldType = "string", required: bool = False, choices: str | tuple[str, ...] = "") -> Field:
+    return Field(name, type_, required, tuple(choices.split()) if isinstance(choices, str) else choices)
 
 
-STAGES = "新线索 初步接触 需求确认 方案沟通 样品验证 报价 招标比价 合同谈判 赢单 丢单"
+# The stage ladder, in order: eight open stages, then the two closed ones. Every module reads it from here.
+STAGE_LADDER: tuple[str, ...] = (
+    "新线索",
+    "初步接触",
+    "需求确认",
+    "方案沟通",
+    "样品验证",
+    "报价",
+    "招标比价",
+    "合同谈判",
+    "赢单",
+    "丢单",
+)
+OPEN_STAGES: tuple[str, ...] = STAGE_LADDER[:8]
+WON_STAGE, LOST_STAGE = STAGE_LADDER[8], STAGE_LADDER[9]
+CLOSED_STAGE = {"won": WON_STAGE, "lost": LOST_STAGE}  # outcome status -> its stage
+STAGE_RANK = {stage: rank for rank, stage in enumerate(STAGE_LADDER)}
+OUTCOME_STATUSES = ("won", "lost", "open")
+# The attachment that evidences a recorded stage (the seeds' stage evidence check).
+STAGE_EVIDENCE = {"方案沟通": "方案", "报价": "报价单", "招标比价": "技术协议", "合同谈判": "合同", "赢单": "付款凭证"}
 TABLES: dict[str, Table] = {
     t.name: t
     for t in [
@@ -109,14 +132,14 @@ TABLES: dict[str, Table] = {
             (
                 _f("lead_id", required=True),
                 _f("ts", "timestamp", required=True),
-                _f("stage", required=True, choices=STAGES),
+                _f("stage", required=True, choices=STAGE_LADDER),
             ),
         ),
         Table(
             "outcomes",
             (
                 _f("lead_id", required=True),
-                _f("status", required=True, choices="won lost open"),
+                _f("status", required=True, choices=OUTCOME_STATUSES),
                 _f("closed_at", "timestamp"),
                 _f("amount_cny", "number"),
             ),

@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.contract import TABLES
+from features.contract import STAGE_EVIDENCE, STAGE_RANK, TABLES
 from features.pointintime import EventIndex, as_of_seconds, lead_codes
+from features.spec import FeatureSpec
 
 DAY = pd.Timedelta(days=1)
 HOUR = pd.Timedelta(hours=1)
-ACTIVITY_CHANNELS = list(TABLES["activities"].fields[4].choices)
-ATTACHMENTS = list(TABLES["activities"].fields[9].choices)
-STAGES = list(TABLES["stage_changes"].fields[2].choices)
+ACTIVITY_CHANNELS = list(TABLES["activities"].choices_of("channel"))
+ATTACHMENTS = list(TABLES["activities"].choices_of("attachment_type"))
 # Decision-chain roles, recognised in contact_role (free text in real CRMs) by keywords.
 ROLE_KEYWORDS = {
     "finance": "财务|会计|出纳",
@@ -25,8 +25,47 @@ ROLE_KEYWORDS = {
 OWNER_WINDOW_DAYS = 180  # the owner's recent record
 INDUSTRY_WINDOW_DAYS = 365
 NEED_NOTE = "需求|参数|预算|数量|型号|规格|采购时间|用途|配置"
-# The attachment that evidences a recorded stage (seeds' stage evidence check).
-STAGE_EVIDENCE = {"方案沟通": "方案", "报价": "报价单", "招标比价": "技术协议", "合同谈判": "合同", "赢单": "付款凭证"}
+ROLE_ZH = {"finance": "财务", "decision": "决策人", "technical": "技术负责人", "purchasing": "采购"}
+OWNER_SPECS = [
+    FeatureSpec("owner_win_rate", "跟进", "负责销售近180天赢单率{v}"),
+    FeatureSpec("owner_closed_deals", "跟进", "负责销售近180天结案{v}单"),
+    FeatureSpec("owner_open_load", "跟进", "负责销售手上在跟{v}条线索"),
+    FeatureSpec("owner_industry_wins", "跟进", "负责销售近一年在该行业赢单{v}单"),
+]
+OWNER_COLUMNS = [spec.name for spec in OWNER_SPECS]
+SPECS = (
+    [
+        FeatureSpec("first_touch_hours", "跟进", "首次跟进用时{v}小时"),
+        FeatureSpec("untouched_hours", "跟进", "已等待{v}小时仍未跟进"),
+        FeatureSpec("activities_7d", "跟进", "近7天跟进{v}次"),
+        FeatureSpec("activities_30d", "跟进", "近30天跟进{v}次"),
+        FeatureSpec("activities_total", "跟进", "累计跟进{v}次"),
+        FeatureSpec("inbound_30d", "跟进", "近30天客户主动联系{v}次"),
+        FeatureSpec("outbound_30d", "跟进", "近30天销售主动联系{v}次"),
+        FeatureSpec("days_since_last_activity", "跟进", "距上次跟进{v}天"),
+        FeatureSpec("call_minutes_total", "跟进", "累计通话/拜访{v}分钟"),
+    ]
+    + [FeatureSpec(f"touches_{c}", "跟进", f"通过{c}跟进{{v}}次") for c in ACTIVITY_CHANNELS]
+    + [FeatureSpec(f"role_{r}_reached", "跟进", f"已接触{ROLE_ZH[r]}(1=是):{{v}}") for r in ROLE_KEYWORDS]
+    + [FeatureSpec("roles_reached", "跟进", "已接触决策链角色{v}类")]
+    + [FeatureSpec(f"has_{a}", "跟进", f"已有{a}(1=是):{{v}}") for a in ATTACHMENTS]
+    + [
+        FeatureSpec("next_action_overdue", "跟进", "下一步计划已逾期(1=是):{v}"),
+        FeatureSpec("next_action_overdue_days", "跟进", "下一步计划逾期{v}天"),
+        FeatureSpec("recorded_stage", "跟进", "记录阶段:{v}", True),
+        FeatureSpec("recorded_stage_rank", "跟进", "记录阶段序号{v}"),
+        FeatureSpec("days_in_recorded_stage", "跟进", "当前阶段已停留{v}天"),
+        FeatureSpec("stage_changes_total", "跟进", "阶段变更{v}次"),
+    ]
+)
+# The seeds' golden response checklist and stage evidence check: computed here, read as rule indices.
+RULE_SPECS = [
+    FeatureSpec("checklist_first_call", "规则", "2小时内首电(1=是):{v}"),
+    FeatureSpec("checklist_wechat", "规则", "2小时内加微信(1=是):{v}"),
+    FeatureSpec("checklist_need_tagged", "规则", "2小时内标注需求(1=是):{v}"),
+    FeatureSpec("checklist_complete", "规则", "黄金响应清单完成(1=是):{v}"),
+    FeatureSpec("stage_evidence_missing", "规则", "记录阶段缺少佐证附件(1=是):{v}"),
+]
 
 
 def _values_at(column: pd.Series, rows: np.ndarray) -> pd.Series:
@@ -104,7 +143,7 @@ def followup_features(
     stage_index = EventIndex(stage_codes, stages["ts"])
     last_stage = stage_index.last_row(code, t)
     stage_name = _values_at(stages["stage"], last_stage)
-    out["recorded_stage_rank"] = stage_name.map({s: i for i, s in enumerate(STAGES)}).to_numpy(float)
+    out["recorded_stage_rank"] = stage_name.map(STAGE_RANK).to_numpy(float)
     out["days_in_recorded_stage"] = ((as_of - _values_at(stages["ts"], last_stage)) / DAY).to_numpy(float)
     out["stage_changes_total"] = stage_index.count_until(code, t)
     required = stage_name.map(STAGE_EVIDENCE)

@@ -6,6 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.spec import FeatureSpec
+
+SPECS = [
+    FeatureSpec("lai", "规则", "线索活跃指数LAI {v}"),
+    FeatureSpec("radar_information", "规则", "信息完整度{v}分"),
+    FeatureSpec("radar_timeliness", "规则", "响应及时性{v}分"),
+    FeatureSpec("radar_need_clarity", "规则", "需求明确度{v}分"),
+    FeatureSpec("radar_industry_match", "规则", "行业匹配度{v}分"),
+    FeatureSpec("radar_interaction", "规则", "历史互动{v}分"),
+]
+RADAR = [spec.name for spec in SPECS[1:]]
+
 # Fields whose presence makes a lead's information complete (radar axis 1).
 PROFILE_FIELDS = [
     "industry",

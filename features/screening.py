@@ -10,12 +10,22 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
+from features.spec import FeatureSpec
 from features.text import LEXICON
 
 DUPLICATE_WINDOW = pd.Timedelta(days=30)
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+SPECS = [
+    FeatureSpec("screen_duplicate", "规则", "30天内重复留资(复访线索)(1=是):{v}"),
+    FeatureSpec("screen_phone_invalid", "规则", "电话号码格式无效(1=是):{v}"),
+    FeatureSpec("screen_phone_missing", "规则", "未留电话(1=是):{v}"),
+    FeatureSpec("screen_spam_text", "规则", "留言疑似广告/垃圾(1=是):{v}"),
+    FeatureSpec("screen_job_seeker_text", "规则", "留言疑似求职(1=是):{v}"),
+    FeatureSpec("screen_competitor_email", "规则", "邮箱属于竞品公司(1=是):{v}"),
+]
+SCREEN_COLUMNS = [spec.name for spec in SPECS]
 
 
 @dataclass(frozen=True)
@@ -45,11 +55,8 @@ def phone_is_invalid(phone: pd.Series) -> np.ndarray:
 
 def find_duplicates(leads: pd.DataFrame) -> pd.Series:
     """For each lead, the earlier lead with the same phone (and the same company where both name one)
-    created within 30 days before it, or None. Only earlier leads count, so this is point-in-time safe.
-    Leads carrying a `request_group` (requests scored together) are only compared within their group."""
+    created within 30 days before it, or None. Only earlier leads count, so this is point-in-time safe."""
     phone = normalize_phone(leads["phone"])
-    if "request_group" in leads:
-        phone = leads["request_group"].astype(str).where(phone.notna()) + "|" + phone
     company = leads["company_name"].astype("string").str.replace(r"\s", "", regex=True)
     frame = pd.DataFrame(
         {
@@ -90,14 +97,18 @@ def competitor_email(email: pd.Series, config: ScreeningConfig) -> np.ndarray:
     return domain.isin(config.competitor_domains).fillna(False).to_numpy(bool)
 
 
-def screening_features(leads: pd.DataFrame, normalised_form: pd.Series, config: ScreeningConfig) -> pd.DataFrame:
-    """Per lead (in the order of `leads`): the screening flags and the earlier lead a duplicate points at."""
+def screening_features(leads: pd.DataFrame, config: ScreeningConfig) -> pd.DataFrame:
+    """Per lead (in the order of `leads`): the contact screens and the earlier lead a duplicate points at.
+    The text screens (`text_flags`) read only the lead's own text and are computed with the other text
+    features."""
     duplicate_of = find_duplicates(leads)
-    flags = text_flags(normalised_form)
-    flags.index = leads.index
-    flags.insert(0, "screen_duplicate", duplicate_of.notna().astype(float))
-    flags.insert(1, "screen_phone_invalid", phone_is_invalid(leads["phone"]).astype(float))
-    flags.insert(2, "screen_phone_missing", leads["phone"].isna().astype(float).to_numpy())
-    flags["screen_competitor_email"] = competitor_email(leads["email"], config).astype(float)
-    flags["duplicate_of"] = duplicate_of
-    return flags
+    return pd.DataFrame(
+        {
+            "screen_duplicate": duplicate_of.notna().astype(float).to_numpy(),
+            "screen_phone_invalid": phone_is_invalid(leads["phone"]).astype(float),
+            "screen_phone_missing": leads["phone"].isna().astype(float).to_numpy(),
+            "screen_competitor_email": competitor_email(leads["email"], config).astype(float),
+            "duplicate_of": duplicate_of.to_numpy(object),
+        },
+        index=leads.index,
+    )

@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.contract import EVENT_TABLES, TIMEZONE
+from features.labels import HORIZON_DAYS, export_time, snapshot_outcomes, won_within
 
-
-def export_time(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
-    """Latest timestamp anywhere in the export: nothing later can be known."""
-    stamps = [tables["leads"]["created_at"].max(), tables["outcomes"]["closed_at"].max()]
-    stamps += [tables[name]["ts"].max() for name in EVENT_TABLES if len(tables[name])]
-    return max(s for s in stamps if pd.notna(s)).tz_convert(TIMEZONE)
+__all__ = ["make_snapshots"]
 
 
 def make_snapshots(
@@ -20,20 +15,20 @@ def make_snapshots(
     *,
     step_days: float = 14.0,
     first_after_days: float = 1.0,
-    horizon_days: int = 90,
+    horizon_days: int = HORIZON_DAYS,
     max_age_days: float = 365.0,
     until: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """One snapshot per lead every `step_days` while it is open, from `first_after_days` after creation.
 
-    Columns: lead_id, as_of, won_within (label: won in (as_of, as_of + horizon]) and matured (the whole
-    horizon lies before the export, so the label is known). Open leads are censored, never "lost".
+    Columns: lead_id, as_of, won_within (label: won in (as_of, as_of + horizon], as known at `until`) and
+    matured (the whole horizon lies before `until`, so the label is known). Open leads are censored, never
+    "lost". `until` defaults to the export's end.
     """
     end_of_data = until or export_time(tables)
     leads = tables["leads"][["lead_id", "created_at"]]
-    outcomes = tables["outcomes"].set_index("lead_id")
+    outcomes = tables["outcomes"].drop_duplicates("lead_id").set_index("lead_id")
     closed_at = leads["lead_id"].map(outcomes["closed_at"])
-    status = leads["lead_id"].map(outcomes["status"]).fillna("open")
     open_until = closed_at.where(closed_at.notna(), end_of_data).clip(upper=end_of_data)
 
     n_steps = int(np.ceil(max_age_days / step_days)) + 1
@@ -44,15 +39,8 @@ def make_snapshots(
     alive = (as_of < open_until.to_numpy()[lead_pos]).to_numpy()
     lead_pos, as_of = lead_pos[alive], as_of[alive].reset_index(drop=True)
 
-    horizon = pd.Timedelta(days=horizon_days)
-    won_at = closed_at.where(status == "won").to_numpy()[lead_pos]
-    won_at = pd.to_datetime(pd.Series(won_at), utc=True)
-    won_within = (won_at > as_of) & (won_at <= as_of + horizon)
-    return pd.DataFrame(
-        {
-            "lead_id": leads["lead_id"].to_numpy()[lead_pos],
-            "as_of": as_of,
-            "won_within": won_within.fillna(False).to_numpy(bool),
-            "matured": (as_of + horizon <= end_of_data).to_numpy(bool),
-        }
-    )
+    snapshots = pd.DataFrame({"lead_id": leads["lead_id"].to_numpy()[lead_pos], "as_of": as_of})
+    durations, events = snapshot_outcomes(tables, snapshots, until=end_of_data)
+    snapshots["won_within"] = won_within(durations, events, horizon_days)
+    snapshots["matured"] = (as_of + pd.Timedelta(days=horizon_days) <= end_of_data).to_numpy(bool)
+    return snapshots

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from leadscore.settings import Settings
+from models.settings import Settings
 
 logger = logging.getLogger("leadscore.service")
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from features.text import mask_personal
+from models.schema import LeadAnswer
 from serving.predlog import PredictionLog
 
 TEMPLATES = Environment(
@@ -28,8 +29,8 @@ EVENT_ZH = {"web_events": "网站", "activities": "跟进", "stage_changes": "�
 
 
 def _view(row: dict[str, Any]) -> dict[str, Any]:
-    """One prediction-log row as the page shows it."""
-    answer = json.loads(row["answer"])
+    """One prediction-log row as the page shows it: the typed answer, as a dict for the templates."""
+    answer = LeadAnswer.model_validate_json(row["answer"]).model_dump()
     stage, close = answer.get("stage") or {}, answer.get("close_date") or {}
     probabilities = [close.get(f"won_within_{d}d") for d in (30, 60, 90)]
     return {

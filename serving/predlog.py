@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from features.text import mask_personal
+from models.schema import LeadAnswer
 
 logger = logging.getLogger("leadscore.predictions")
 metadata = MetaData()
@@ -111,7 +112,7 @@ class PredictionLog:
         self,
         request_id: str,
         endpoint: str,
-        results: list[dict[str, Any]],
+        results: list[LeadAnswer],
         leads: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         """One row per answer; `leads` (by lead id, as sent) adds owner, industry, channel and the events."""
@@ -122,14 +123,14 @@ class PredictionLog:
                 "logged_at": now,
                 "request_id": request_id,
                 "endpoint": endpoint,
-                "lead_id": str(r["lead_id"]),
-                "as_of": r["as_of"],
-                "model_version": r["model_version"],
-                "health_score": r["health_score"],
-                "tier": r["tier"],
-                "inferred_stage": r.get("stage", {}).get("inferred"),
-                "answer": json.dumps(r, ensure_ascii=False, default=str),
-                **_lead_context(leads.get(r["lead_id"], {})),
+                "lead_id": str(r.lead_id),
+                "as_of": r.as_of,
+                "model_version": r.model_version,
+                "health_score": r.health_score,
+                "tier": r.tier,
+                "inferred_stage": r.stage.inferred if getattr(r, "stage", None) is not None else None,
+                "answer": r.model_dump_json(),
+                **_lead_context(leads.get(r.lead_id, {})),
             }
             for r in results
         ]

@@ -5,9 +5,10 @@ POST /reload (ask the registry for a new champion), GET /metadata; /healthz, /re
 OpenAPI docs (/, /docs.json) come with BentoML. Every route but the probes and docs needs X-API-Key.
 
 Two services, as BentoML's adaptive batching wants them: `LeadScoring` takes the HTTP requests (key,
-limits, prediction log, metadata) and hands each to `LeadModel`, whose batchable `score_jobs` receives
+limits, prediction log, metadata) and hands each to `ModelWorker`, whose batchable `score_jobs` receives
 the requests that arrive together as one batch and scores them in one pass
-(`LeadArtifact.score_requests`: each request still gets exactly its own answer). The per-call cost of
+(`LeadArtifact.score_requests`: each request still gets exactly its own answer). Requests and answers are
+the typed models of models/schema.py, so the OpenAPI document (/docs.json) describes every field. The per-call cost of
 the feature pipeline is most of a small request's cost, so this is where batching pays (docs/service.md).
 
 The model comes from BentoML's model store (imported from the MLflow registry's champion by
@@ -31,15 +32,17 @@ import anyio
 import bentoml
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import Field
+from pydantic import Field, SkipValidation
 
 from features.catalogue import CATALOGUE
 from features.contract import ContractError
-from leadscore.artifact import LeadArtifact
-from leadscore.champion import champion_version, load_champion
-from leadscore.integrity import DIGEST_TAG, IntegrityError, verify_model
-from leadscore.settings import HEALTH_MODEL_NAME, Settings
-from leadscore.tiers import TierThresholds
+from models.artifact import LeadArtifact
+from models.champion import champion_version, load_champion
+from models.integrity import DIGEST_TAG, IntegrityError, verify_model
+from models.pyfunc import LeadPyfunc
+from models.schema import LeadIn, Metadata, RecommendAnswer, ReloadAnswer, ScoreAnswer
+from models.settings import HEALTH_MODEL_NAME, Settings
+from models.tiers import TierThresholds
 from serving import page
 from serving.config import ApiKeys, ServiceSettings
 from serving.guard import KEY_COOKIE, Guard, key_is_valid, mask_all_log_handlers
@@ -48,7 +51,10 @@ from serving.predlog import PredictionLog
 logger = logging.getLogger("leadscore.service")
 extra = FastAPI()
 
-Leads = Annotated[list[dict[str, Any]], Field(description="leads rows, each with optional event lists")]
+# Documented by the schema, validated by the data contract: a lead with a bad value gets its own error entry
+# naming the field, and the other leads of the request are still scored (models/schema.py).
+Leads = Annotated[SkipValidation[list[LeadIn]], Field(description="leads rows, each with optional event lists")]
+OneLead = Annotated[SkipValidation[LeadIn], Field(description="one lead")]
 AsOf = Annotated[str | None, Field(description="ISO 8601; default now; no offset = Asia/Shanghai")]
 
 
@@ -57,7 +63,7 @@ class TooManyLeads(bentoml.exceptions.UnprocessableEntity):
 
 
 @bentoml.service(traffic={"timeout": 60})
-class LeadModel:
+class ModelWorker:
     """The models, behind a batchable API: one job is one online request."""
 
     def __init__(self) -> None:
@@ -71,7 +77,8 @@ class LeadModel:
             logger.critical("leadscore cannot start: %s", exc)
             os.kill(os.getppid(), signal.SIGTERM)
             raise
-        artifact: LeadArtifact = bentoml.mlflow.load_model(bento_model).unwrap_python_model().artifact
+        wrapper: LeadPyfunc = bentoml.mlflow.load_model(bento_model).unwrap_python_model()  # models/pyfunc.py
+        artifact: LeadArtifact = wrapper.artifact
         self.registry_version = bento_model.info.metadata.get("mlflow_version", "?")
         artifact.model_version = f"{HEALTH_MODEL_NAME}/{self.registry_version}"
         self.artifact = self._ready(artifact)
@@ -89,24 +96,23 @@ class LeadModel:
         """Each job {"request": online request, "all_factors": bool} -> its answer, or {"error": message}."""
         artifact = self.artifact  # one model for the whole batch, even if a reload swaps it meanwhile
         answers = artifact.score_requests([j["request"] for j in jobs], all_factors=[j["all_factors"] for j in jobs])
-        return [{"error": str(a)} if isinstance(a, ContractError) else a for a in answers]
+        return [{"error": str(a)} if isinstance(a, ContractError) else a.model_dump(mode="json") for a in answers]
 
     @bentoml.api
     def describe(self) -> dict[str, Any]:
         """What /metadata shows of the model."""
         artifact = self.artifact
         tiers = artifact.tiers
+        intent = artifact.models.get("intent")
         return {
             "model_version": artifact.model_version,
             "registry_version": self.registry_version,
             "feature_set_version": artifact.feature_set_version,
             "code_revision": artifact.code_revision,
-            "models": {
-                name: getattr(artifact, name) is not None for name in ("health", "stage", "closedate", "intent")
-            },
+            "models": artifact.describe_models(),
             "evaluation": artifact.metrics,
             "tiers": {"战略级": tiers.strategic, "重点跟进": tiers.focus, "培育中": tiers.nurture},
-            "intent_labels": list(artifact.intent.labels) if artifact.intent is not None else None,
+            "intent_labels": list(intent.labels) if intent is not None else None,
         }
 
     @bentoml.api
@@ -165,7 +171,7 @@ class StartupError(RuntimeError):
 @bentoml.service(traffic={"timeout": 60})
 @bentoml.asgi_app(extra, path="/")
 class LeadScoring:
-    model = bentoml.depends(LeadModel)
+    model = bentoml.depends(ModelWorker)
 
     def __init__(self) -> None:
         mask_all_log_handlers()
@@ -173,7 +179,9 @@ class LeadScoring:
         self.predictions = PredictionLog(self.settings.prediction_log_url)
         self.api_keys = ApiKeys()
 
-    async def _answer(self, endpoint: str, leads: list[dict[str, Any]], as_of: str | None, **options) -> dict[str, Any]:
+    async def _answer(self, endpoint: str, leads: list[Any], as_of: str | None, **options) -> ScoreAnswer:
+        if not isinstance(leads, list):  # the schema documents the leads; the contract checks them (Leads)
+            raise bentoml.exceptions.InvalidArgument("request field leads: must be a list of lead objects")
         if len(leads) > self.settings.max_leads:
             raise TooManyLeads(
                 f"{len(leads)} leads in one request; the limit is {self.settings.max_leads} "
@@ -183,14 +191,15 @@ class LeadScoring:
         [answer] = await self._call_model("score_jobs", [job])
         if "error" in answer:
             raise bentoml.exceptions.InvalidArgument(answer["error"])
-        request_id = str(uuid.uuid4())
+        answer = ScoreAnswer.model_validate({"request_id": str(uuid.uuid4()), **answer})
         sent = {lead.get("lead_id"): lead for lead in leads if isinstance(lead, dict)}
-        await anyio.to_thread.run_sync(self.predictions.write, request_id, endpoint, answer["results"], sent)
-        for error in answer["errors"]:
-            logger.warning("request %s: lead %s rejected: %s", request_id, error["lead_id"], error["problems"])
-        logger.info("request %s /%s: %d scored, %d rejected", request_id, endpoint, len(answer["results"]),
-                    len(answer["errors"]))  # fmt: skip
-        return {"request_id": request_id, **answer}
+        await anyio.to_thread.run_sync(self.predictions.write, answer.request_id, endpoint, answer.results, sent)
+        for error in answer.errors:
+            logger.warning("request %s: lead %s rejected: %s", answer.request_id, error.lead_id,
+                           [p.model_dump() for p in error.problems])  # fmt: skip
+        logger.info("request %s /%s: %d scored, %d rejected", answer.request_id, endpoint, len(answer.results),
+                    len(answer.errors))  # fmt: skip
+        return answer
 
     async def _call_model(self, method: str, *args: Any) -> Any:
         """A call to the model worker. BentoML's client reuses pooled connections that the worker's server
@@ -207,39 +216,41 @@ class LeadScoring:
         raise AssertionError("unreachable")
 
     @bentoml.api(route="/score")
-    async def score(self, leads: Leads, as_of: AsOf = None) -> dict[str, Any]:
+    async def score(self, leads: Leads, as_of: AsOf = None) -> ScoreAnswer:
         """Per lead: health score, tier, real stage, close-date probabilities, intent, screening, LAI and the
         health radar, the strongest factors each way and the next actions; an error entry per invalid lead."""
         return await self._answer("score", leads, as_of)
 
     @bentoml.api(route="/explain")
-    async def explain(self, lead: Annotated[dict[str, Any], Field(description="one lead")], as_of: AsOf = None) -> dict:
+    async def explain(self, lead: OneLead, as_of: AsOf = None) -> ScoreAnswer:
         """One lead's answer with every factor of its health score (points add up to score - base_score)."""
         return await self._answer("explain", [lead], as_of, all_factors=True)
 
     @bentoml.api(route="/recommend")
-    async def recommend(self, leads: Leads, as_of: AsOf = None) -> dict[str, Any]:
+    async def recommend(self, leads: Leads, as_of: AsOf = None) -> RecommendAnswer:
         """Per lead: the next actions ranked by expected gain, with the score and stage they start from."""
         answer = await self._answer("recommend", leads, as_of)
-        keep = ("lead_id", "health_score", "tier", "stage", "next_actions", "as_of", "model_version")
-        return answer | {"results": [{k: r[k] for k in keep if k in r} for r in answer["results"]]}
+        return RecommendAnswer.model_validate(answer, from_attributes=True)
 
     @bentoml.api(route="/reload")
-    async def reload(self) -> dict[str, Any]:
+    async def reload(self) -> ReloadAnswer:
         """Load the registry's champion now if it changed (in the model worker asked; every model worker
         checks by itself every LEADSCORE_RELOAD_SECONDS)."""
-        return await self._call_model("reload")
+        return ReloadAnswer.model_validate(await self._call_model("reload"))
 
-    @extra.get("/metadata")
-    async def metadata(self) -> dict[str, Any]:
+    @extra.get("/metadata", response_model=Metadata)
+    async def metadata(self) -> Metadata:
         """Model versions, evaluation figures, the feature catalogue, tiers and limits."""
-        return await self._call_model("describe") | {
-            "limits": {"max_leads": self.settings.max_leads, "max_request_bytes": self.settings.max_request_bytes},
-            "features": [
-                {"name": s.name, "group": s.group, "template": s.template, "categorical": s.categorical}
-                for s in CATALOGUE.values()
-            ],
-        }
+        return Metadata.model_validate(
+            await self._call_model("describe")
+            | {
+                "limits": {"max_leads": self.settings.max_leads, "max_request_bytes": self.settings.max_request_bytes},
+                "features": [
+                    {"name": s.name, "group": s.group, "template": s.template, "categorical": s.categorical}
+                    for s in CATALOGUE.values()
+                ],
+            }
+        )
 
     # The manager page (serving/page.py): HTML from the prediction log, behind the same key (as a cookie).
     @extra.get("/manager", response_class=HTMLResponse)

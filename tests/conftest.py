@@ -25,7 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A simulated export used by most tests (seed 11, never used to tune the simulator)."""
-    from leadscore.simulator import simulate
+    from leadscore.tools.simulator import simulate
 
     out = tmp_path_factory.mktemp("sim") / "export"
     simulate(6000, 11, out, progress=False)
@@ -43,7 +43,7 @@ def tables(sim_dir: Path):
 def trained(sim_dir, tables):
     """Train every model, pass the gate (no champion yet), log to MLflow (SQLite store), register as
     champion and import into BentoML."""
-    from leadscore.settings import Settings
+    from models.settings import Settings
     from training.gate import publish_gate
     from training.registry import current_champion, import_champion_to_bentoml, log_and_register
     from training.train import MODEL_NAME, train_models

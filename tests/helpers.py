@@ -23,3 +23,23 @@ def make_tables(**rows: list[dict]) -> dict[str, pd.DataFrame]:
 
 def at(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz="Asia/Shanghai")
+
+
+def lead_answer(lead_id: str, **fields):
+    """A typed answer for one lead with plain values, for tests of what reads answers."""
+    from models.schema import LeadAnswer
+
+    answer = {
+        "lead_id": lead_id, "health_score": 42.0, "win_probability": 0.42, "tier": "重点跟进",
+        "activity_index": 40.0,
+        "health_radar": dict.fromkeys(["information", "timeliness", "need_clarity", "industry_match", "interaction"], 50.0),
+        "golden_checklist": dict.fromkeys(["first_call", "wechat", "need_tagged", "complete"], False),
+        "stage_evidence_missing": False,
+        "screening": dict.fromkeys(["duplicate", "phone_invalid", "phone_missing", "spam_text", "job_seeker_text",
+                                    "competitor_email"], False) | {"duplicate_of": None},
+        "explanation": {"base_score": 20.0, "positive": [], "negative": []},
+        "next_actions": [], "model_version": "leadscore-health/1", "as_of": "2026-06-01T10:00:00+08:00",
+        "stage": {"inferred": "报价", "confidence": 0.9, "probabilities": {"报价": 0.9}, "recorded": "报价",
+                  "mismatch": False},
+    }  # fmt: skip
+    return LeadAnswer.model_validate(answer | fields)

@@ -16,48 +16,17 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from features.catalogue import FEATURES
 from features.contract import load_export
+from features.labels import LOST, OPEN, REPORT_DAYS, WON, followup_days, outcome_frame, snapshot_outcomes, won_within
 from features.pipeline import FeaturePipeline
-from features.snapshots import export_time, make_snapshots
-from leadscore.models.closedate import LOST, OPEN, WON, CloseDateModel
-from training.health import PARAMS as BINARY_PARAMS
-from training.health import expected_calibration_error, time_split
+from features.snapshots import make_snapshots
+from models.closedate import CloseDateModel
+from models.health import PARAMS as BINARY_PARAMS
+from training.metrics import expected_calibration_error
+from training.split import time_split
 
-HORIZONS = (30, 60, 90)
-DAY = pd.Timedelta(days=1)
-
-
-def snapshot_outcomes(
-    tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, until: pd.Timestamp | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Days from each snapshot's as_of to its outcome, and the event (0 censored, 1 won, 2 lost).
-
-    Only what is known at `until` (default: the export's end) counts: a deal closed later, or still open,
-    is censored at `until`. Training passes the train/test cutoff here so no test-period outcome leaks.
-    """
-    end = until if until is not None else export_time(tables)
-    outcomes = tables["outcomes"].set_index("lead_id")
-    closed_at = pd.to_datetime(snapshots["lead_id"].map(outcomes["closed_at"]), utc=True)
-    status = snapshots["lead_id"].map(outcomes["status"]).fillna("open").to_numpy()
-    as_of = pd.to_datetime(snapshots["as_of"], utc=True)
-    known = (closed_at <= end).fillna(False).to_numpy(bool) & np.isin(status, ["won", "lost"])
-    stop = closed_at.where(known, end)
-    events = np.where(known, np.where(status == "won", WON, LOST), OPEN)
-    if (stop < as_of).any():
-        raise ValueError("a snapshot's as_of lies after its outcome or after `until`")
-    return ((stop - as_of) / DAY).to_numpy(float), events.astype(int)
-
-
-def followup_days(
-    tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, until: pd.Timestamp | None = None
-) -> np.ndarray:
-    """Days from as_of to the end of observation: a horizon is matured when it fits inside."""
-    end = until if until is not None else export_time(tables)
-    return ((end - pd.to_datetime(snapshots["as_of"], utc=True)) / DAY).to_numpy(float)
-
-
-def won_within(durations: np.ndarray, events: np.ndarray, days: float) -> np.ndarray:
-    return (np.asarray(events) == WON) & (np.asarray(durations) <= days)
+HORIZONS = REPORT_DAYS
 
 
 # ---------------------------------------------------------------- baselines
@@ -103,7 +72,7 @@ class OpenIsNotWon:
         self.boosters_ = {
             d: lgb.train(
                 self.params,
-                lgb.Dataset(features, won_within(durations_days, events, d).astype(int)),
+                lgb.Dataset(features[FEATURES], won_within(durations_days, events, d).astype(int)),
                 num_boost_round=self.num_rounds,
             )
             for d in HORIZONS
@@ -112,7 +81,7 @@ class OpenIsNotWon:
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(
-            {f"p_won_{d}": b.predict(features) for d, b in self.boosters_.items()}, index=features.index
+            {f"p_won_{d}": b.predict(features[FEATURES]) for d, b in self.boosters_.items()}, index=features.index
         )
 
 
@@ -224,35 +193,30 @@ def train_closedate(
     max_leads: int | None = None,
     num_threads: int = 2,
 ) -> CloseDateTraining:
-    """Time split (training.health.time_split's cutoff), pipeline and models fitted on the training period.
-
-    Training snapshots are every snapshot with as_of before the cutoff, their outcomes censored at the
-    cutoff (a deal won after it is 'open' there), so no test-period label reaches the model or the text
-    models of the pipeline. Test snapshots are those from the cutoff on, labelled up to the export end.
-    """
+    """The close-date model alone on the time split (training/split.py): pipeline and models fitted on the
+    snapshots before the cutoff, their outcomes censored there, judged on the snapshots from it on."""
     clock = {"start": time.perf_counter()}
-    snapshots = make_snapshots(tables)
-    _, test_mask = time_split(snapshots, test_share=test_share)
-    cutoff = snapshots.loc[test_mask, "as_of"].min()
+    split = time_split(tables, make_snapshots(tables), test_share=test_share)
+    train, test = split.train, split.test
     if max_leads is not None:  # for quick runs (tests): a random subset of leads, all their snapshots
         keep = tables["leads"]["lead_id"].sample(frac=1.0, random_state=0)[:max_leads]
-        snapshots = snapshots[snapshots["lead_id"].isin(keep)]
-    train = snapshots[snapshots["as_of"] < cutoff].reset_index(drop=True)
-    test = snapshots[snapshots["as_of"] >= cutoff].reset_index(drop=True)
-    d_train, e_train = snapshot_outcomes(tables, train, until=cutoff)
+        train = train[train["lead_id"].isin(keep)].reset_index(drop=True)
+        test = test[test["lead_id"].isin(keep)].reset_index(drop=True)
+    d_train, e_train = snapshot_outcomes(tables, train, until=split.cutoff)
     pipeline = FeaturePipeline()
-    x_train = pipeline.fit_transform(tables, train, won_within(d_train, e_train, 90))
+    x_train = pipeline.fit_transform(tables, train, won_within(d_train, e_train))
     x_test = pipeline.transform(tables, test)
     d_test, e_test = snapshot_outcomes(tables, test)
     f_test = followup_days(tables, test)
     clock["features"] = time.perf_counter()
-    model = CloseDateModel(num_rounds=num_rounds, params={"num_threads": num_threads}).fit(x_train, d_train, e_train)
+    params = {"num_threads": num_threads}
+    model = CloseDateModel(num_rounds=num_rounds, params=params).fit(x_train, outcome_frame(d_train, e_train))
     clock["model"] = time.perf_counter()
     baselines = {
         "aalen_johansen": AalenJohansen().fit(None, d_train, e_train),
         "open_is_not_won": OpenIsNotWon(min(num_rounds, 200), num_threads).fit(x_train, d_train, e_train),
     }
-    result = CloseDateTraining(model, pipeline, baselines, cutoff)
+    result = CloseDateTraining(model, pipeline, baselines, split.cutoff)
     for name, m in {"closedate": model, **baselines}.items():
         result.metrics[name] = evaluate_closedate(m, x_test, d_test, e_test, f_test)
     result.metrics["sizes"] = {

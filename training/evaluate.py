@@ -16,22 +16,17 @@ import numpy as np
 import pandas as pd
 
 from features.contract import load_export
+from features.labels import followup_days, snapshot_outcomes
 from features.snapshots import make_snapshots
-from leadscore.artifact import LeadArtifact
-from leadscore.settings import Settings
-from training.closedate import compare_closedate_with_oracle, evaluate_closedate, followup_days, snapshot_outcomes
-from training.health import expected_calibration_error
+from models.artifact import LeadArtifact
+from models.settings import Settings
+from training.closedate import compare_closedate_with_oracle, evaluate_closedate
+from training.metrics import expected_calibration_error
 from training.next_actions import evaluate_next_actions
 from training.oracle import compare_with_oracle
 from training.report import build_report
-from training.train import (
-    CLOSEDATE_NAME,
-    fit_baseline_models,
-    flat_metrics,
-    holdout_report,
-    score_holdout,
-    split_at_cutoff,
-)
+from training.split import time_split
+from training.train import CLOSEDATE_NAME, fit_baseline_models, flat_metrics, holdout_report, score_holdout
 
 EXPERIMENT = "leadscore-evaluation"
 
@@ -40,22 +35,26 @@ def evaluate_artifact(artifact: LeadArtifact, data_dir: str | Path) -> dict[str,
     """The report's sections and flat metrics for `artifact` on the export at `data_dir`."""
     tables = load_export(data_dir).tables
     snapshots = make_snapshots(tables)
-    cutoff, train, test = split_at_cutoff(snapshots)
+    split = time_split(tables, snapshots)
+    cutoff, train, test = split.cutoff, split.train, split.test
     x_train = artifact.pipeline.transform(tables, train)
-    x_test, texts_test, _ = artifact.pipeline.transform_with_details(tables, test)
+    x_test = artifact.pipeline.transform(tables, test, details=True)
     health_baselines, closedate_baselines = fit_baseline_models(tables, train, x_train, cutoff)
     holdout = score_holdout(artifact, health_baselines, test, x_test)
-    evaluation = holdout_report(artifact, holdout, closedate_baselines, tables, test, x_test, texts_test)
+    evaluation = holdout_report(artifact, holdout, closedate_baselines, tables, test, x_test)
     metrics = flat_metrics(evaluation)
     # Calibration over every matured snapshot (all lead ages, the largest sample), beside the later period's.
-    everything = pd.concat([x_train[train["matured"].to_numpy()], x_test[test["matured"].to_numpy()]])
+    everything = pd.concat(
+        [x_train[train["matured"].to_numpy()], x_test.loc[test["matured"].to_numpy(), x_train.columns]]
+    )
     y_all = np.r_[train.loc[train["matured"], "won_within"], test.loc[test["matured"], "won_within"]].astype(int)
     metrics["ece_all_matured"] = expected_calibration_error(artifact.predict_features(everything), y_all)
     metrics["matured_snapshots"] = float(len(y_all))
     both = pd.concat([train, test], ignore_index=True)
-    x_both = pd.concat([x_train, x_test], ignore_index=True)
+    x_both = pd.concat([x_train, x_test[x_train.columns]], ignore_index=True)
     durations, events = snapshot_outcomes(tables, both)
-    closedate_all = evaluate_closedate(artifact.closedate, x_both, durations, events, followup_days(tables, both))
+    closedate = artifact.models["close_date"]
+    closedate_all = evaluate_closedate(closedate, x_both, durations, events, followup_days(tables, both))
     for days in (30, 60, 90):
         metrics[f"closedate_ece_all_{days}d"] = float(closedate_all[f"h{days}"]["ece"])
     headline = [
@@ -65,12 +64,12 @@ def evaluate_artifact(artifact: LeadArtifact, data_dir: str | Path) -> dict[str,
         + " / ".join(f"{d}天 {metrics[f'closedate_ece_all_{d}d']:.3f}" for d in (30, 60, 90)),
     ]
     if (Path(data_dir) / "truth").is_dir():
-        headline += _oracle_sections(artifact, data_dir, tables, test, x_test, texts_test, evaluation, metrics)
+        headline += _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metrics)
     evaluation["headline"] = headline
     return {"evaluation": evaluation, "metrics": metrics, "headline": headline}
 
 
-def _oracle_sections(artifact, data_dir, tables, test, x_test, texts_test, evaluation, metrics) -> list[str]:
+def _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metrics) -> list[str]:
     """Simulated exports only: the oracle, the true stage and the true intent (evaluation only)."""
     from training.intent import evaluate_on_world
     from training.stage import evaluate_stage, true_stage_at
@@ -82,7 +81,9 @@ def _oracle_sections(artifact, data_dir, tables, test, x_test, texts_test, evalu
         f"健康分: 达到上帝视角(oracle)的 {oracle['oracle_share']:.0%} "
         f"(AUC {oracle['model_auc']:.3f} vs oracle {oracle['oracle_auc']:.3f}, {oracle['snapshots']} 个快照)"
     ]
-    closedate = compare_closedate_with_oracle({CLOSEDATE_NAME: artifact.closedate}, artifact.pipeline, data_dir)
+    closedate = compare_closedate_with_oracle(
+        {CLOSEDATE_NAME: artifact.models["close_date"]}, artifact.pipeline, data_dir
+    )
     for days in (30, 60, 90):
         h = closedate[CLOSEDATE_NAME][f"h{days}"]
         metrics[f"closedate_oracle_share_{days}d"] = float(h["oracle_share"])
@@ -94,7 +95,7 @@ def _oracle_sections(artifact, data_dir, tables, test, x_test, texts_test, evalu
     )
     evaluation["closedate"]["oracle"] = closedate
     true_stage = true_stage_at(data_dir, test).reset_index(drop=True)
-    predicted = artifact.stage.predict(x_test, texts_test)
+    predicted = artifact.models["stage"].predict(x_test)
     stage = evaluate_stage(predicted["inferred_stage"], true_stage, predicted["recorded_stage"])
     evaluation["stage"] = {
         "metrics": {k: v for k, v in stage.items() if k != "confusion"},
@@ -102,8 +103,8 @@ def _oracle_sections(artifact, data_dir, tables, test, x_test, texts_test, evalu
     }
     metrics |= {"stage_macro_f1_true": stage["macro_f1"], "stage_mismatch_f1_true": stage["mismatch_f1"]}
     lines.append(f"真实阶段: macro-F1 {stage['macro_f1']:.3f}，阶段不符识别 F1 {stage['mismatch_f1']:.3f}")
-    if artifact.intent is not None:
-        intent = evaluate_on_world(artifact.intent, data_dir)
+    if "intent" in artifact.models:
+        intent = evaluate_on_world(artifact.models["intent"], data_dir)
         evaluation["intent"] = {
             "metrics": {
                 f"{part} {k}": v

@@ -7,7 +7,7 @@ the reported AUC and ECE are out-of-sample. Parameters are fixed in DEFAULT_PARA
 sweep; see docs/models-flat.md for the sweep, which moved AUC by < 0.002), not tuned on the reported folds.
 
 FlatPreprocessor and FlatModel are defined here for now; if flat models are ever served they should move to
-leadscore/models/ (serving must not import training/).
+models/ (serving must not import training/).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from tqdm.auto import tqdm
 
 from training.audit import leakage_audit
-from training.health import expected_calibration_error
+from training.metrics import expected_calibration_error
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from leadscore.artifact import LeadArtifact
-from training.health import expected_calibration_error
+from models.artifact import LeadArtifact
+from training.metrics import expected_calibration_error
 
 MIN_UNSEEN = 200  # holdout snapshots of leads the champion never saw, for a fair head-to-head
 

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
-from leadscore.models.intent import IntentModel, default_labels
+from models.intent import IntentModel, default_labels
 
 log = logging.getLogger(__name__)
 _SHOWN = 10  # rows named per problem; the rest are counted

@@ -12,8 +12,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from training.health import expected_calibration_error
-
 SMALL_SLICE = "其他(小样本)"
 MISSING = "缺失"
 
@@ -23,6 +21,17 @@ def _arrays(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(y) != len(p):
         raise ValueError(f"labels ({len(y)}) and scores ({len(p)}) differ in length")
     return y, p
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Mean |predicted - observed| over equal-width probability bins, weighted by the bins' sizes."""
+    edges = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
+    frame = (
+        pd.DataFrame({"bin": edges, "p": p, "y": y})
+        .groupby("bin")
+        .agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
+    )
+    return float((frame["n"] * (frame["p"] - frame["y"]).abs()).sum() / len(p))
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:

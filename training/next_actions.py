@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from features.contract import load_export
-from leadscore.actions import ACTIONS, PLAYBOOK
-from leadscore.artifact import LeadArtifact
+from models.actions import ACTIONS, PLAYBOOK
+from models.artifact import LeadArtifact
 
 
 def evaluate_next_actions(artifact: LeadArtifact, data_dir: str | Path, seed: int = 0) -> dict[str, float]:
@@ -28,7 +28,7 @@ def evaluate_next_actions(artifact: LeadArtifact, data_dir: str | Path, seed: in
     truth = pd.read_parquet(data_dir / "truth" / "counterfactuals.parquet")
     tables = load_export(data_dir).tables
     snapshots = truth[["lead_id", "as_of"]].drop_duplicates().reset_index(drop=True)
-    answers = artifact.score_tables(tables, snapshots)
+    answers = [answer.model_dump() for answer in artifact.score_tables(tables, snapshots)]
     p_with = truth.pivot_table(index=["lead_id", "as_of"], columns="action", values="p_won_90_with")
     p_without = truth.groupby(["lead_id", "as_of"])["p_won_90_without"].first()
     playbook_order = {a.key: k for k, a in enumerate(PLAYBOOK)}

@@ -8,9 +8,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.contract import load_export
-from leadscore.artifact import LeadArtifact
-from leadscore.simulator.realism import won_within
-from training.health import expected_calibration_error
+from features.labels import snapshot_outcomes, won_within
+from models.artifact import LeadArtifact
+from training.metrics import expected_calibration_error
 
 
 def compare_with_oracle(artifact: LeadArtifact, data_dir: str | Path, horizon_days: int = 90) -> dict[str, float]:
@@ -19,7 +19,7 @@ def compare_with_oracle(artifact: LeadArtifact, data_dir: str | Path, horizon_da
     snapshots = pd.read_parquet(Path(data_dir) / "truth" / "snapshots.parquet")
     matured = snapshots[snapshots["matured"]].reset_index(drop=True)
     matured["as_of"] = pd.to_datetime(matured["as_of"]).dt.tz_convert("Asia/Shanghai")
-    label = won_within(tables["outcomes"], matured["lead_id"], matured["as_of"], horizon_days)
+    label = won_within(*snapshot_outcomes(tables, matured), horizon_days)
     model = artifact.predict(tables, matured[["lead_id", "as_of"]])
     model_auc = roc_auc_score(label, model)
     oracle_auc = roc_auc_score(label, matured["p_won_90"])

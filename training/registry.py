@@ -14,10 +14,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from leadscore.artifact import ArtifactError, LeadArtifact, LeadPyfunc
-from leadscore.champion import CHAMPION, load_champion
-from leadscore.integrity import DIGEST_TAG, model_digest
-from leadscore.settings import Settings
+from models.artifact import ArtifactError, LeadArtifact
+from models.champion import CHAMPION, load_champion
+from models.integrity import DIGEST_TAG, model_digest
+from models.pyfunc import LeadPyfunc
+from models.settings import Settings
 from training.gate import GateDecision
 from training.report import build_report
 from training.train import TrainingResult

@@ -25,16 +25,16 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from features.contract import STAGES
-from features.snapshots import export_time
+from features.contract import OPEN_STAGES, STAGE_EVIDENCE, STAGE_LADDER, STAGE_RANK
+from features.labels import export_time
 
-STAGE_LIST = STAGES.split()
-OPEN_STAGES = STAGE_LIST[:8]
-RANK = {s: i for i, s in enumerate(STAGE_LIST)}
+RANK = STAGE_RANK
 WON, LOST = RANK["赢单"], RANK["丢单"]
 SAMPLE, TENDER = RANK["样品验证"], RANK["招标比价"]
-# The stage an attachment shows the lead has just entered (测试报告: sent on leaving 样品验证 for 报价).
-EVIDENCE_ENTERS = {"方案": "方案沟通", "报价单": "报价", "技术协议": "招标比价", "合同": "合同谈判", "测试报告": "报价"}
+# The stage an attachment shows the lead has just entered: the evidence of an open stage, and 测试报告 (sent on
+# leaving 样品验证 for 报价).
+EVIDENCE_ENTERS = {attachment: stage for stage, attachment in STAGE_EVIDENCE.items() if stage in OPEN_STAGES}
+EVIDENCE_ENTERS["测试报告"] = "报价"
 EVIDENCE_WINDOW = pd.Timedelta(hours=4)  # evidence follows the contact that moved the deal on, within hours
 DAY = pd.Timedelta(days=1)
 CONTACT_TO_CHANGE = pd.Timedelta(minutes=5)  # a stage change follows the contact that caused it within minutes
@@ -191,7 +191,7 @@ def stage_labels(tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> pd
         else:  # open at export: confirmed if a complete, settled record shows nothing after as_of
             ok = bool(reliable[lead]) and (end - pd.Timestamp(as_of)) / DAY > lag[lead]
         if ok and prev < WON:
-            out[i] = STAGE_LIST[prev]
+            out[i] = STAGE_LADDER[prev]
     return pd.Series(out, index=snapshots.index, name="stage_label", dtype=object)
 
 
@@ -216,7 +216,7 @@ def evaluate_stage(
     `pred != recorded`; pass the model's `mismatch` column to include its confidence threshold."""
     pred, true = pd.Series(pred).astype(str).to_numpy(), pd.Series(true_stage).astype(str).to_numpy()
     recorded = pd.Series(recorded_stage).astype(object).fillna("新线索").astype(str).to_numpy()
-    labels = [s for s in STAGE_LIST if s in set(true) | set(pred)]
+    labels = [s for s in STAGE_LADDER if s in set(true) | set(pred)]
     per_class = f1_score(true, pred, labels=labels, average=None, zero_division=0)
     confusion = pd.crosstab(pd.Series(true, name="true"), pd.Series(pred, name="inferred")).reindex(
         index=labels, columns=labels, fill_value=0
@@ -241,24 +241,25 @@ def stage_experiment(train_dir: str | Path, eval_dir: str | Path) -> dict:
     """Labels on the training world, the model fitted on them, judged on another world against the truth.
     Returns the label's own accuracy (training world) and evaluate_stage's figures for the model and for
     the recorded stage taken as the answer."""
+    from features.catalogue import FEATURES, TEXT_NOTES
     from features.contract import load_export
     from features.pipeline import FeaturePipeline
     from features.snapshots import make_snapshots
-    from leadscore.models.stage import StageModel
+    from models.stage import StageModel
 
     tables = load_export(train_dir).tables
     snaps = make_snapshots(tables)
     pipeline = FeaturePipeline()
-    features, texts = pipeline.fit_transform_with_details(tables, snaps, snaps["won_within"].to_numpy())
+    features = pipeline.fit_transform(tables, snaps, snaps["won_within"].to_numpy(), details=True)
     labels = stage_labels(tables, snaps)
     confirmed = labels.notna()
     true_train = true_stage_at(train_dir, snaps)  # for the label's accuracy only
-    model = StageModel().fit(features, texts, labels, groups=snaps["lead_id"].to_numpy())
+    model = StageModel().fit(features[FEATURES + [TEXT_NOTES]], labels, groups=snaps["lead_id"].to_numpy())
     eval_tables = load_export(eval_dir).tables
     eval_snaps = make_snapshots(eval_tables)
-    eval_features, eval_texts, _ = pipeline.transform_with_details(eval_tables, eval_snaps)
+    eval_features = pipeline.transform(eval_tables, eval_snaps, details=True)
     true = true_stage_at(eval_dir, eval_snaps)
-    pred = model.predict(eval_features, eval_texts)
+    pred = model.predict(eval_features)
     recorded = eval_features["recorded_stage"].astype(object)
     return {
         "label_coverage": float(confirmed.mean()),

@@ -10,34 +10,58 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from features.pipeline import FeaturePipeline, SnapshotTexts
-from features.snapshots import export_time, make_snapshots
-from leadscore.artifact import LeadArtifact
-from leadscore.models.closedate import CloseDateModel
-from leadscore.models.intent import IntentModel
-from leadscore.models.stage import StageModel
+from features.catalogue import FEATURES
+from features.labels import HORIZON_DAYS, export_time, followup_days, outcome_frame, snapshot_outcomes, won_within
+from features.pipeline import FeaturePipeline, raw_features
+from features.screening import ScreeningConfig
+from features.snapshots import make_snapshots
+from models.artifact import LeadArtifact
+from models.base import LeadModel, TrainingSet
+from models.health import PARAMS
+from models.registry import MODELS
 from training.audit import leakage_audit
 from training.baselines import BASELINES, fit_baselines
-from training.closedate import AalenJohansen, OpenIsNotWon, evaluate_closedate, followup_days, snapshot_outcomes
-from training.closedate import won_within as won_within_days
-from training.health import PARAMS, code_revision, fit_health, time_split
+from training.closedate import AalenJohansen, OpenIsNotWon, evaluate_closedate
 from training.metrics import binary_metrics, compare_models
+from training.split import time_split
 from training.stage import stage_labels
 
 logger = logging.getLogger(__name__)
-HORIZON = 90
 MODEL_NAME = "健康分模型 health model"
 CLOSEDATE_NAME = "竞争风险模型 competing risks"
 SLICES = ["channel", "industry", "province"]
+
+
+class FeatureEngine(Protocol):
+    """Where a pass computes features: this process (`LocalFeatures`) or a Dask cluster (leadscore/jobs)."""
+
+    client: Any  # a Dask client for the boosters, or None
+
+    def raw(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, screening: ScreeningConfig): ...
+
+    def transform(self, pipeline: FeaturePipeline, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame): ...
+
+
+class LocalFeatures:
+    """Features in this process: `raw_features` and the fitted pipeline's transform with the detail columns."""
+
+    client = None
+
+    def raw(self, tables, snapshots, screening) -> pd.DataFrame:
+        return raw_features(tables, snapshots, screening=screening)
+
+    def transform(self, pipeline, tables, snapshots) -> pd.DataFrame:
+        return pipeline.transform(tables, snapshots, details=True)
 
 
 @dataclass
@@ -45,8 +69,7 @@ class Fitted:
     """One pass's models and the training rows they saw."""
 
     artifact: LeadArtifact
-    features: pd.DataFrame
-    texts: SnapshotTexts
+    features: pd.DataFrame  # with the detail columns
     audit: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -75,58 +98,80 @@ class TrainingResult:
     intent_metrics: dict[str, Any] | None = None
 
 
+@dataclass
+class LabelledIntent:
+    """A labelled file of form texts, its label set and the intent model fitted on it once for both passes."""
+
+    texts: list[str]
+    labels: list[str]
+    label_set: tuple[str, ...]
+    model: LeadModel
+    metrics: dict[str, Any]
+
+
+def code_revision() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def fit_all(
     tables: dict[str, pd.DataFrame],
     snapshots: pd.DataFrame,
     until: pd.Timestamp,
-    intent: IntentModel | None,
+    intent: LabelledIntent | None,
     progress: bool = True,
     description: str = "training",
-    client=None,
+    engine: FeatureEngine | None = None,
 ) -> Fitted:
-    """Pipeline, health, stage and close-date models on `snapshots`, knowing only outcomes up to `until`.
-    With a Dask `client`, features are computed per partition of leads and the health model by
-    `lightgbm.dask` on the cluster (leadscore/scaleout.py)."""
-    clock = _Stopwatch(description, progress)
+    """The pipeline and every model of the registry on `snapshots`, knowing only outcomes up to `until`."""
+    engine = engine or LocalFeatures()
+    steps = ["features", "leakage audit", "stage labels", *(m.name for m in MODELS)]
+    clock = _Stopwatch(description, progress, steps)
     durations, events = snapshot_outcomes(tables, snapshots, until=until)
-    y90 = won_within_days(durations, events, HORIZON).astype(int)
-    matured = followup_days(tables, snapshots, until) >= HORIZON  # the 90-day label is known
-    groups = snapshots["lead_id"].to_numpy()
+    y90 = won_within(durations, events).astype(int)
     pipeline = FeaturePipeline()
-    raw = None
-    if client is not None:
-        from leadscore.scaleout import raw_features_on_dask
-
-        raw = raw_features_on_dask(client, tables, snapshots, pipeline.screening)
-    features, texts = pipeline.fit_transform_with_details(tables, snapshots, y90, raw=raw)
+    raw = engine.raw(tables, snapshots, ScreeningConfig.default())
+    features = pipeline.fit_transform(tables, snapshots, y90, raw=raw, details=True)
     clock.lap("features")
+    matured = followup_days(tables, snapshots, until) >= HORIZON_DAYS  # the 90-day label is known
     # The screen runs before any model: a field that alone ranks the label too well is reported first.
-    audit = leakage_audit(features[matured], y90[matured])
+    audit = leakage_audit(features.loc[matured, FEATURES], y90[matured])
     clock.lap("leakage audit")
-    health = fit_health(features[matured], y90[matured], groups[matured], progress=progress, client=client)
-    clock.lap("health model")
-    # The curve's level at 90 days comes from the calibrated health model (leadscore/models/closedate.py).
-    closedate = CloseDateModel().fit(features, durations, events).anchor_to(health)
-    clock.lap("close-date model")
-    labels = stage_labels(tables, snapshots)
+    data = TrainingSet(
+        features=features,
+        groups=snapshots["lead_id"].to_numpy(),
+        outcome=outcome_frame(durations, events),
+        matured=matured,
+        stage_labels=stage_labels(tables, snapshots),
+        intent_texts=intent.texts if intent else None,
+        intent_labels=intent.labels if intent else None,
+        intent_label_set=intent.label_set if intent else None,
+        client=engine.client,
+    )
     clock.lap("stage labels")
-    stage = StageModel().fit(features, texts, labels, groups=groups)
-    clock.lap("stage model")
-    artifact = LeadArtifact(pipeline, health, stage, closedate, intent, code_revision=code_revision())
-    return Fitted(artifact, features, texts, audit, clock.seconds)
-
-
-STEPS = ["features", "leakage audit", "health model", "close-date model", "stage labels", "stage model"]
+    fitted: dict[str, LeadModel] = {}
+    for model in MODELS:
+        if intent is not None and model.name == intent.model.name:
+            fitted[model.name] = intent.model  # fitted once on the labelled file, the same in both passes
+        elif (made := model.from_training(data, fitted)) is not None:
+            fitted[model.name] = made
+        clock.lap(model.name)
+    artifact = LeadArtifact(pipeline, fitted, code_revision=code_revision())
+    return Fitted(artifact, features, audit, clock.seconds)
 
 
 class _Stopwatch:
     """Seconds per step, and a progress bar over the steps of one pass."""
 
-    def __init__(self, description: str, progress: bool) -> None:
+    def __init__(self, description: str, progress: bool, steps: list[str]) -> None:
         self.seconds: dict[str, float] = {}
+        self.steps = steps
         self.last = time.perf_counter()
-        self.bar = tqdm(total=len(STEPS), desc=description, unit="step", disable=not progress)
-        self.bar.set_postfix_str(STEPS[0])
+        self.bar = tqdm(total=len(steps), desc=description, unit="step", disable=not progress)
+        self.bar.set_postfix_str(steps[0])
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
@@ -134,9 +179,9 @@ class _Stopwatch:
         self.last = now
         logger.info("%s: %.1f s", name, self.seconds[name])
         self.bar.update(1)
-        following = STEPS.index(name) + 1
-        self.bar.set_postfix_str(STEPS[following] if following < len(STEPS) else "done")
-        if following == len(STEPS):
+        following = self.steps.index(name) + 1
+        self.bar.set_postfix_str(self.steps[following] if following < len(self.steps) else "done")
+        if following == len(self.steps):
             self.bar.close()
 
 
@@ -145,9 +190,9 @@ def fit_baseline_models(
 ) -> tuple[dict[str, object], dict[str, object]]:
     """The customer's baselines for health and close dates, fitted on the training rows."""
     durations, events = snapshot_outcomes(tables, train, until=until)
-    matured = followup_days(tables, train, until) >= HORIZON
-    y = won_within_days(durations, events, HORIZON).astype(int)
-    health = fit_baselines(features[matured], y[matured])
+    matured = train["matured"].to_numpy()
+    y = train["won_within"].to_numpy(int)
+    health = fit_baselines(features.loc[matured, FEATURES], y[matured])
     closedate = {
         "Aalen-Johansen": AalenJohansen().fit(None, durations, events),
         "未成交=未赢 open = not won": OpenIsNotWon().fit(features, durations, events),
@@ -161,15 +206,16 @@ def score_holdout(artifact: LeadArtifact, baselines: dict[str, object], test: pd
     x, snaps = x_test[keep].reset_index(drop=True), test[keep].reset_index(drop=True)
     scores = {MODEL_NAME: artifact.predict_features(x)}
     scores |= {name: model.predict_proba(x) for name, model in baselines.items()}
-    return Holdout(snaps[["lead_id", "as_of"]], snaps["won_within"].to_numpy(int), scores, x)
+    return Holdout(snaps[["lead_id", "as_of"]], snaps["won_within"].to_numpy(int), scores, x[FEATURES])
 
 
-def split_at_cutoff(snapshots: pd.DataFrame) -> tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]:
-    """The cutoff where time_split's test period begins, the snapshots before it and those from it on."""
-    _, test_mask = time_split(snapshots)
-    cutoff = snapshots.loc[test_mask, "as_of"].min()
-    before = (snapshots["as_of"] < cutoff).to_numpy()
-    return cutoff, snapshots[before].reset_index(drop=True), snapshots[~before].reset_index(drop=True)
+def labelled_intent(path: str | Path) -> LabelledIntent:
+    """The labelled form texts and the intent model fitted on them, with its cross-validated figures."""
+    from training.intent import load_labelled_csv, train_intent
+
+    model, metrics = train_intent(path)
+    texts, labels = load_labelled_csv(path)
+    return LabelledIntent(texts, labels, tuple(model.labels), model, metrics)
 
 
 def train_models(
@@ -178,43 +224,36 @@ def train_models(
     intent_labels: str | Path | None = None,
     progress: bool = True,
     refit: bool = True,
-    client=None,
+    engine: FeatureEngine | None = None,
 ) -> TrainingResult:
     """Evaluation pass on a time split, then the served pass on all history (`refit=False` serves the
-    evaluated models instead: quicker, for experiments and tests). `client`: a Dask client to compute
-    features and the health model on (see fit_all)."""
-    intent, intent_metrics = None, None
-    if intent_labels is not None:
-        from training.intent import train_intent
-
-        intent, intent_metrics = train_intent(intent_labels)
+    evaluated models instead: quicker, for experiments and tests). `engine`: where features are computed
+    (default this process; leadscore/jobs/scaleout.py has a Dask cluster's)."""
+    engine = engine or LocalFeatures()
+    intent = labelled_intent(intent_labels) if intent_labels is not None else None
     snapshots = make_snapshots(tables)
-    cutoff, train, test = split_at_cutoff(snapshots)
+    split = time_split(tables, snapshots)
+    cutoff, train, test = split.cutoff, split.train, split.test
     if len(test) < 50 or len(train) < 100:
         raise ValueError(
             f"too little history to train: {len(snapshots)} snapshots, {len(test)} in the test period "
             "(need at least 100 before it and 50 in it); export more leads or a longer period"
         )
 
-    candidate = fit_all(tables, train, cutoff, intent, progress, "evaluation pass (time split)", client)
-    if client is not None:
-        from leadscore.scaleout import transform_on_dask
-
-        x_test, texts_test = transform_on_dask(client, candidate.artifact.pipeline, tables, test)
-    else:
-        x_test, texts_test, _ = candidate.artifact.pipeline.transform_with_details(tables, test)
-    health_baselines, closedate_baselines = fit_baseline_models(tables, train, candidate.features, cutoff)
+    candidate = fit_all(tables, train, cutoff, intent, progress, "evaluation pass (time split)", engine)
+    x_test = engine.transform(candidate.artifact.pipeline, tables, test)
+    health_baselines, closedate_baselines = fit_baseline_models(tables, train, candidate.features[FEATURES], cutoff)
     holdout = score_holdout(candidate.artifact, health_baselines, test, x_test)
-    evaluation = holdout_report(candidate.artifact, holdout, closedate_baselines, tables, test, x_test, texts_test)
+    evaluation = holdout_report(candidate.artifact, holdout, closedate_baselines, tables, test, x_test)
     evaluation["audit"] = candidate.audit
-    if intent_metrics is not None:
+    if intent is not None:
         evaluation["intent"] = {
-            "metrics": _intent_summary(intent_metrics),
-            "confusion": pd.DataFrame(intent_metrics["confusion"]).T,
+            "metrics": _intent_summary(intent.metrics),
+            "confusion": pd.DataFrame(intent.metrics["confusion"]).T,
         }
 
     if refit:
-        served = fit_all(tables, snapshots, export_time(tables), intent, progress, "served pass (all history)", client)
+        served = fit_all(tables, snapshots, export_time(tables), intent, progress, "served pass (all history)", engine)
     else:
         served = candidate
     metrics = flat_metrics(evaluation)
@@ -224,7 +263,7 @@ def train_models(
     metrics |= {f"seconds_{k.replace(' ', '_')}": v for k, v in candidate.seconds.items()}
     params = {**PARAMS, "cutoff": cutoff.isoformat(), "refit_on_all_history": refit}
     params["served_snapshots"] = len(snapshots) if refit else len(train)
-    return TrainingResult(served.artifact, metrics, params, evaluation, holdout, intent_metrics)
+    return TrainingResult(served.artifact, metrics, params, evaluation, holdout, intent.metrics if intent else None)
 
 
 def _intent_summary(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -238,7 +277,6 @@ def holdout_report(
     tables: dict[str, pd.DataFrame],
     test: pd.DataFrame,
     x_test: pd.DataFrame,
-    texts_test: SnapshotTexts,
 ) -> dict[str, Any]:
     """The report's sections for a holdout: health vs baselines and slices, close dates, stage (against
     the confirmed labels an export carries) and a SHAP summary."""
@@ -251,7 +289,7 @@ def holdout_report(
     }
     durations, events = snapshot_outcomes(tables, test)
     follow = followup_days(tables, test)
-    closedate_models = {CLOSEDATE_NAME: artifact.closedate, **closedate_baselines}
+    closedate_models = {CLOSEDATE_NAME: artifact.models["close_date"], **closedate_baselines}
     closedate_metrics = {
         name: evaluate_closedate(model, x_test, durations, events, follow) for name, model in closedate_models.items()
     }
@@ -261,7 +299,7 @@ def holdout_report(
     if confirmed.any():
         from training.stage import evaluate_stage
 
-        predicted = artifact.stage.predict(x_test[confirmed], _subset(texts_test, confirmed))
+        predicted = artifact.models["stage"].predict(x_test[confirmed])
         stage_eval = evaluate_stage(
             predicted["inferred_stage"], stage_labels_test[confirmed], predicted["recorded_stage"]
         )
@@ -270,14 +308,12 @@ def holdout_report(
             "confusion": stage_eval["confusion"],
         }
     sample = np.random.default_rng(0).permutation(len(holdout.features))[:2000]
-    contributions = artifact.health.booster.predict(
-        holdout.features.iloc[sample][artifact.health.booster.feature_name()], pred_contrib=True
-    )
+    contributions, _ = artifact.health.contributions(holdout.features.iloc[sample])
     evaluation = {
         "health": health,
         "closedate": {"table": closedate_table(closedate_metrics), "metrics": closedate_metrics},
         "shap": {
-            "contributions": contributions[:, :-1],
+            "contributions": contributions,
             "features": holdout.features.iloc[sample].reset_index(drop=True),
         },
     }
@@ -285,10 +321,6 @@ def holdout_report(
         evaluation["stage"] = stage
     evaluation["comparison"] = compare_models(holdout.y, holdout.scores, model=model_name)
     return evaluation
-
-
-def _subset(texts: SnapshotTexts, mask: np.ndarray) -> SnapshotTexts:
-    return SnapshotTexts(texts.form[mask].reset_index(drop=True), texts.notes[mask].reset_index(drop=True))
 
 
 def closedate_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from training.flat import DEFAULT_PARAMS, FlatConfig, FlatModel, FlatPreprocessor, load_flat_table
-from training.health import expected_calibration_error
+from training.metrics import expected_calibration_error
 
 CONFIG = FlatConfig.load(Path(__file__).resolve().parents[2] / "configs" / "xeducation.json")
 

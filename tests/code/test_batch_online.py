@@ -7,8 +7,8 @@ import pandas as pd
 
 from features.catalogue import CATALOGUE, FEATURES, GROUPS
 from features.contract import request_to_tables
-from features.snapshots import export_time
-from leadscore.demo import lead_request
+from features.labels import export_time
+from leadscore.tools.demo import lead_request
 
 
 def test_online_request_and_batch_export_give_identical_features(tables, fitted_pipeline) -> None:
@@ -20,12 +20,12 @@ def test_online_request_and_batch_export_give_identical_features(tables, fitted_
     ]
     lead_ids = open_then.sample(25, random_state=3)["lead_id"].tolist()
     snapshots = pd.DataFrame({"lead_id": lead_ids, "as_of": as_of})
-    batch, _, batch_details = fitted_pipeline.transform_with_details(tables, snapshots)
+    batch = fitted_pipeline.transform(tables, snapshots, details=True)
 
     request = lead_request(tables, lead_ids, as_of, personal=True)
     request_as_of, result = request_to_tables(request)
     assert request_as_of == as_of and not result.errors
-    online, _, online_details = fitted_pipeline.transform_with_details(result.tables, snapshots)
+    online = fitted_pipeline.transform(result.tables, snapshots, details=True)
     # Duplicate screening sees the whole export in batch but only the request online (documented).
     compare = [f for f in FEATURES if f != "screen_duplicate"]
     pd.testing.assert_frame_equal(batch[compare], online[compare])

@@ -110,8 +110,8 @@ def test_features_as_of_t_equal_features_from_rows_up_to_t(acts, web, stages, ou
     past_outcomes = [o for o in outcomes if pd.Timestamp(o["closed_at"]) <= as_of]
     up_to_t = make_tables(leads=leads + history, outcomes=past_outcomes, **past)
     snapshots = pd.DataFrame({"lead_id": ["L0", "L1", "L2"], "as_of": as_of})
-    a, _, _ = raw_features(everything, snapshots)
-    b, _, _ = raw_features(up_to_t, snapshots)
+    a = raw_features(everything, snapshots)
+    b = raw_features(up_to_t, snapshots)
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -138,8 +138,8 @@ def test_a_careless_pipeline_would_see_the_future(tables) -> None:
     snaps = make_snapshots(tables)
     snaps = snaps[snaps["matured"]].sample(2000, random_state=0).reset_index(drop=True)
     careless = snaps.assign(as_of=pd.Timestamp("2100-01-01", tz="Asia/Shanghai"))
-    honest, _, _ = raw_features(tables, snaps)
-    leaky, _, _ = raw_features(tables, careless)
+    honest = raw_features(tables, snaps)
+    leaky = raw_features(tables, careless)
     assert (leaky["activities_total"] > honest["activities_total"]).mean() > 0.5
     assert (leaky["has_付款凭证"] > honest["has_付款凭证"]).sum() > 50
     assert set(FEATURES) - {"form_text_win_p", "notes_win_p", "notes_stage_level"} <= set(honest.columns)

@@ -9,11 +9,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from serving.predlog import PredictionLog
-
-
-def answer(lead_id: str) -> dict:
-    return {"lead_id": lead_id, "as_of": "2026-06-01T10:00:00+08:00", "model_version": "leadscore-health/1",
-            "health_score": 42.0, "tier": "重点跟进", "stage": {"inferred": "报价"}}  # fmt: skip
+from tests.helpers import lead_answer as answer
 
 
 def test_concurrent_writers_lose_no_row(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ AS_OF = at("2026-03-20 12:00")
 
 def _features(tables, lead_ids, as_of=AS_OF):
     snapshots = pd.DataFrame({"lead_id": lead_ids, "as_of": as_of})
-    features, _, details = raw_features(tables, snapshots, screening=ScreeningConfig(("rival-med.cn",)))
-    return features.set_index(pd.Index(lead_ids)), details.set_index(pd.Index(lead_ids))
+    features = raw_features(tables, snapshots, screening=ScreeningConfig(("rival-med.cn",)))
+    return features.set_index(pd.Index(lead_ids)), features[["duplicate_of"]].set_index(pd.Index(lead_ids))
 
 
 def _act(lead, ts, **extra):
@@ -54,7 +54,7 @@ def test_response_timeliness_axis() -> None:
     as_of = {"h1": 40, "h5": 40, "h20": 40, "h30": 40, "wait_long": 3, "wait_short": 1}
     ids = list(as_of)
     snapshots = pd.DataFrame({"lead_id": ids, "as_of": [created + pd.Timedelta(hours=as_of[x]) for x in ids]})
-    features, _, _ = raw_features(tables, snapshots)
+    features = raw_features(tables, snapshots)
     got = dict(zip(ids, features["radar_timeliness"], strict=True))
     assert got == {"h1": 100, "h5": 70, "h20": 40, "h30": 10, "wait_long": 0, "wait_short": 100}
     assert features["first_touch_hours"].tolist()[:4] == [1, 5, 20, 30]

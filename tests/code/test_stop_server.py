@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from leadscore.cli import stop_server
+from leadscore.tools.cli import stop_server
 
 # A supervisor that exits on SIGTERM only after its child does, and a child that ignores SIGTERM: the shape
 # of the hang (the supervisor waits for a worker that never stops).

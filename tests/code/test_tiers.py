@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leadscore.tiers import TIERS, TierThresholds
-from training.health import expected_calibration_error
+from models.tiers import TIERS, TierThresholds
+from training.metrics import expected_calibration_error
 
 
 def test_default_tiers_follow_the_thresholds() -> None:

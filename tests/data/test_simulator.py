@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from features.contract import load_export
-from leadscore.simulator import simulate
-from leadscore.simulator.realism import REALISM_RANGES, realism_figures
+from leadscore.tools.simulator import simulate
+from leadscore.tools.simulator.realism import REALISM_RANGES, realism_figures
 
 TABLE_NAMES = ["leads", "web_events", "activities", "stage_changes", "outcomes"]
 

@@ -8,8 +8,8 @@ import subprocess
 import httpx
 import pytest
 
-from leadscore.cli import serve_command
-from leadscore.demo import wait_until_ready
+from leadscore.tools.cli import serve_command
+from leadscore.tools.demo import wait_until_ready
 from serving.predlog import PredictionLog
 from tests.conftest import free_port
 

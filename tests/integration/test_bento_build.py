@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from leadscore.demo import example_request, wait_until_ready
+from leadscore.tools.demo import example_request, wait_until_ready
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow

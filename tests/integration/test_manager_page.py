@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leadscore.demo import example_request
+from leadscore.tools.demo import example_request
 from tests.conftest import ARTIFACTS
 from tests.integration.conftest import API_KEY, post
 

@@ -20,8 +20,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from bench.load import run_load
-from leadscore.cli import serve_command
-from leadscore.demo import lead_request, wait_until_ready
+from leadscore.tools.cli import serve_command
+from leadscore.tools.demo import lead_request, wait_until_ready
 from tests.conftest import ARTIFACTS, free_port
 from tests.integration.conftest import API_KEY, AUTH, MAX_LEADS
 
@@ -163,7 +163,7 @@ def test_the_service_refuses_to_start_without_its_model_intact(fault, trained, t
         data[len(data) // 2] ^= 0xFF  # one flipped byte
         target.write_bytes(bytes(data))
         expected = "does not match the digest"
-    command = [sys.executable, "-m", "leadscore.cli", "serve", "--port", str(free_port())]
+    command = [sys.executable, "-m", "leadscore.tools.cli", "serve", "--port", str(free_port())]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 2
     assert "cannot start" in run.stderr and expected in run.stderr, run.stderr[-3000:]

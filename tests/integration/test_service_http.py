@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from leadscore.demo import example_request, lead_request
-from leadscore.tiers import TierThresholds
+from leadscore.tools.demo import example_request, lead_request
+from models.tiers import TierThresholds
 from tests.integration.conftest import AUTH, MAX_BYTES, MAX_LEADS, post
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_score_answers_each_valid_lead_and_reports_the_invalid_one(server, sim_d
             "interaction",
         }
         explanation = result["explanation"]
-        assert set(explanation) == {"base_score", "positive", "negative"}
+        assert set(explanation) == {"base_score", "positive", "negative", "factors"} and explanation["factors"] is None
         assert all(f["points"] > 0 for f in explanation["positive"]) and len(explanation["positive"]) <= 3
         assert all(re.search(r"[+-]\d+\.\d分$", f["sentence"]) for f in explanation["positive"])
         for action in result["next_actions"]:
@@ -104,18 +104,18 @@ def test_recommend_ranks_next_actions_by_expected_gain(server, sim_dir: Path) ->
 def test_metadata_names_models_figures_catalogue_and_limits(server, trained) -> None:
     meta = httpx.get(f"{server['url']}/metadata", headers=AUTH, timeout=10).json()
     assert meta["model_version"] == f"leadscore-health/{trained['version']}"
-    assert meta["models"] == {"health": True, "stage": True, "closedate": True, "intent": True}
+    assert meta["models"] == {"health": True, "stage": True, "close_date": True, "intent": True}
     assert meta["evaluation"]["test_auc"] == pytest.approx(trained["result"].metrics["test_auc"])
     assert len(meta["features"]) == 139 and meta["limits"]["max_leads"] == MAX_LEADS
     assert meta["tiers"] == {"战略级": 60.0, "重点跟进": 35.0, "培育中": 15.0}
 
 
 def test_http_answer_equals_the_in_process_answer(server, sim_dir: Path, trained) -> None:
-    from leadscore.champion import load_champion
+    from models.champion import load_champion
 
     request = example_request(sim_dir, n_leads=8)
     over_http = post(server, "/score", request).json()
-    in_process = load_champion(trained["settings"]).score_request(request)
+    in_process = load_champion(trained["settings"]).score_request(request).model_dump(mode="json")
     strip = lambda rows: [{k: v for k, v in r.items() if k != "model_version"} for r in rows]  # noqa: E731
     assert strip(over_http["results"]) == strip(in_process["results"])
     assert over_http["errors"] == in_process["errors"]
@@ -124,8 +124,8 @@ def test_http_answer_equals_the_in_process_answer(server, sim_dir: Path, trained
 def test_batch_scoring_gives_the_http_answers(server, sim_dir: Path, tables, trained, tmp_path: Path) -> None:
     """`leadscore score` over the export and the service over HTTP give the same answers for the same
     leads as of the same time (leads the export does not flag as duplicates: a request sees only itself)."""
-    from leadscore.batch import score_export
-    from leadscore.champion import load_champion
+    from leadscore.jobs.batch import score_export
+    from models.champion import load_champion
 
     out = tmp_path / "scores.jsonl"
     score_export(load_champion(trained["settings"]), sim_dir, out, chunk_size=97, progress=False)
@@ -176,10 +176,31 @@ def test_malformed_request_is_a_client_error_not_a_crash(server) -> None:
     assert httpx.get(f"{server['url']}/readyz", timeout=5).status_code == 200
 
 
-def test_openapi_spec_describes_the_endpoints(server) -> None:
+def test_openapi_spec_types_every_request_and_answer(server) -> None:
+    """A CRM front end generates its client from this document: every answer is a typed object, down to the
+    parts each model adds and the event behind a next action."""
     spec = httpx.get(f"{server['url']}/docs.json", timeout=10).json()
     assert {"/score", "/explain", "/recommend", "/reload", "/metadata"} <= set(spec["paths"])
-    assert spec["components"]["schemas"]["score__Input"]["required"] == ["leads"]
+    schemas = spec["components"]["schemas"]
+    assert schemas["score__Input"]["required"] == ["leads"]
+    assert schemas["LeadIn"]["properties"]["activities"]["anyOf"][0]["items"]["$ref"].endswith("/ActivityIn")
+
+    def resolved(node: dict) -> dict:
+        while "$ref" in node:
+            node = schemas[node["$ref"].rsplit("/", 1)[1]]
+        return node
+
+    for route in ("/score", "/explain", "/recommend", "/reload", "/metadata"):
+        operation = spec["paths"][route].get("post") or spec["paths"][route]["get"]
+        answer = resolved(operation["responses"]["200"]["content"]["application/json"]["schema"])
+        assert answer.get("type") == "object" and answer["properties"], route
+        assert not answer.get("additionalProperties"), route
+    lead = resolved(schemas["LeadAnswer"])
+    for part in ("stage", "close_date", "intent", "explanation", "next_actions", "screening", "health_radar"):
+        assert part in lead["properties"], part
+    action = resolved(schemas["NextAction"])
+    assert {"expected_gain", "as_event", "due"} <= set(action["properties"])
+    assert set(resolved(schemas["CloseDateAnswer"])["properties"]) >= {"won_within_30d", "won_within_90d"}
 
 
 def test_a_new_champion_is_served_without_a_restart(server, trained, sim_dir: Path) -> None:
@@ -187,8 +208,8 @@ def test_a_new_champion_is_served_without_a_restart(server, trained, sim_dir: Pa
     it up (POST /reload in the worker asked, the watcher in every worker) and answer with it."""
     from mlflow.tracking import MlflowClient
 
-    from leadscore.champion import CHAMPION
-    from leadscore.integrity import DIGEST_TAG
+    from models.champion import CHAMPION
+    from models.integrity import DIGEST_TAG
 
     settings = trained["settings"]
     client = MlflowClient(settings.tracking_uri)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from features.contract import ContractError
-from leadscore.demo import example_request
+from leadscore.tools.demo import example_request
 
 
 def test_requests_scored_together_answer_as_if_alone(trained, sim_dir) -> None:
@@ -25,7 +25,7 @@ def test_requests_scored_together_answer_as_if_alone(trained, sim_dir) -> None:
     assert together[2] == artifact.score_request(requests[2], all_factors=True)
     assert together[3] == artifact.score_request(requests[3])
     # The duplicate screen and the owner figures see only the request's own leads.
-    assert [r["screening"]["duplicate_of"] for r in together[3]["results"]] == [None, leads[0]["lead_id"]]
-    assert all(r["screening"]["duplicate_of"] is None for r in together[0]["results"])
-    assert together[2]["errors"][0]["lead_id"] == "bad-example"
-    assert "factors" in together[2]["results"][0]["explanation"]
+    assert [r.screening.duplicate_of for r in together[3].results] == [None, leads[0]["lead_id"]]
+    assert all(r.screening.duplicate_of is None for r in together[0].results)
+    assert together[2].errors[0].lead_id == "bad-example"
+    assert together[2].results[0].explanation.factors

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.labels import LOST, OPEN, WON, snapshot_outcomes
 from features.snapshots import make_snapshots
-from leadscore.models.closedate import LOST, OPEN, WON, person_period
-from training.closedate import AalenJohansen, concordance, snapshot_outcomes, train_closedate
+from models.closedate import person_period
+from training.closedate import AalenJohansen, concordance, train_closedate
 
 
 def test_person_period_rows_stop_at_the_event_and_censoring_is_not_a_loss() -> None:

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from features.catalogue import FEATURES
-from features.snapshots import export_time
-from leadscore.explain import FACTORS, explain, factors, top_factors
+from features.labels import export_time
+from models.explain import FACTORS, explain, factors, top_factors
 
 
 @pytest.fixture(scope="module")

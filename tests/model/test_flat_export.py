@@ -188,7 +188,7 @@ def test_honest_cv_meets_issue_bar(flat_result) -> None:
 
 @needs_leads
 def test_cli_trains_a_flat_export_and_logs_it(capsys) -> None:
-    from leadscore.cli import main
+    from leadscore.tools.cli import main
 
     assert main(["train", "--flat", str(REPO / "configs" / "xeducation.json")]) == 0
     out = capsys.readouterr().out

@@ -68,7 +68,7 @@ def hostile_requests(draw):
 def test_any_request_gets_answers_or_errors_never_a_crash(trained, request) -> None:
     artifact = trained["result"].artifact
     try:
-        answer = artifact.score_request(request)
+        answer = artifact.score_request(request).model_dump(mode="json")
     except ContractError as exc:  # the request as a whole is unreadable (e.g. as_of): a clear message
         assert str(exc)
         return
@@ -108,12 +108,12 @@ def test_the_loader_reports_hostile_cells_and_never_raises_for_a_row(table, rows
 
 def test_a_lead_that_breaks_the_features_gets_an_error_and_the_others_are_scored(trained, tables, monkeypatch) -> None:
     """Fault injection: the feature code fails whenever it is asked about one lead."""
-    from leadscore.demo import lead_request
+    from leadscore.tools.demo import lead_request
 
     artifact = trained["result"].artifact
     ids = tables["leads"]["lead_id"].head(5).tolist()
     request = lead_request(tables, ids, tables["leads"]["created_at"].max())
-    expected = {r["lead_id"]: r["health_score"] for r in artifact.score_request(request)["results"]}
+    expected = {r.lead_id: r.health_score for r in artifact.score_request(request).results}
     broken_id = ids[2]
     original = features.pipeline.raw_features
 
@@ -123,7 +123,7 @@ def test_a_lead_that_breaks_the_features_gets_an_error_and_the_others_are_scored
         return original(tables_, snapshots, *args, **kwargs)
 
     monkeypatch.setattr(features.pipeline, "raw_features", breaks_on_one_lead)
-    answer = artifact.score_request(request)
+    answer = artifact.score_request(request).model_dump(mode="json")
     scored = {r["lead_id"]: r["health_score"] for r in answer["results"]}
     assert set(scored) == set(ids) - {broken_id}
     assert scored == pytest.approx({k: v for k, v in expected.items() if k != broken_id})  # as if nothing broke

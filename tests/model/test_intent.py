@@ -12,7 +12,7 @@ import pytest
 
 from features.contract import load_export
 from features.text import normalize_text
-from leadscore.models.intent import IntentModel, default_labels
+from models.intent import IntentModel, default_labels
 from training.intent import LabelledDataError, evaluate_on_world, load_labelled_csv, train_intent
 
 SMALL = [
@@ -107,7 +107,7 @@ def test_custom_label_set_and_labels_outside_it() -> None:
 @pytest.fixture(scope="module")
 def labelled_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second, smaller world (seed 12) whose labels/intent.csv trains the model evaluated on seed 11."""
-    from leadscore.simulator import simulate
+    from leadscore.tools.simulator import simulate
 
     out = tmp_path_factory.mktemp("intent") / "seed12"
     simulate(3000, 12, out, progress=False)

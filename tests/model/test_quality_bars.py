@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from features.contract import load_export
-from leadscore.simulator import simulate
+from leadscore.tools.simulator import simulate
 from training.evaluate import evaluate_artifact
 from training.train import train_models
 

@@ -13,17 +13,12 @@ from sklearn.metrics import roc_auc_score
 
 from features.contract import EVENT_TABLES, ContractError
 from features.pipeline import raw_features
+from features.screening import ScreeningConfig
 from features.snapshots import make_snapshots
-from leadscore.batch import score_export
-from leadscore.cli import main
-from leadscore.scaleout import (
-    dask_client,
-    partition_of,
-    raw_features_on_dask,
-    score_export_on_dask,
-    transform_on_dask,
-)
-from training.health import fit_health
+from leadscore.jobs.batch import score_export
+from leadscore.jobs.scaleout import DaskFeatures, dask_client, partition_of, score_export_on_dask
+from leadscore.tools.cli import main
+from models.health import HealthModel
 
 # lightgbm.dask learns each tree from histograms merged across workers: the trees differ slightly from one
 # machine's, so the health model is held to its ranking quality, not to equal trees.
@@ -51,11 +46,10 @@ def test_partitions_are_stable_and_cover_every_lead() -> None:
 
 
 def test_training_features_on_dask_equal_one_machine(client, tables, snapshots) -> None:
-    one, one_texts, _ = raw_features(tables, snapshots)
-    spread, spread_texts = raw_features_on_dask(client, tables, snapshots, leads_per_partition=1000)
+    one = raw_features(tables, snapshots)
+    spread = DaskFeatures(client, leads_per_partition=1000).raw(tables, snapshots, ScreeningConfig.default())
     pd.testing.assert_frame_equal(spread, one, check_exact=False, rtol=1e-12)
-    assert spread_texts.notes.tolist() == one_texts.notes.tolist()
-    assert spread_texts.form.tolist() == one_texts.form.tolist()
+    assert (spread["text_notes"] != "").any() and (spread["text_form"] != "").any()
 
 
 def test_partitions_keep_point_in_time(client, tables, snapshots) -> None:
@@ -67,8 +61,9 @@ def test_partitions_keep_point_in_time(client, tables, snapshots) -> None:
     trimmed = dict(tables)
     for name in EVENT_TABLES:
         trimmed[name] = tables[name][tables[name]["ts"] <= cut].reset_index(drop=True)
-    full, _ = raw_features_on_dask(client, tables, early, leads_per_partition=1000)
-    past_only, _ = raw_features_on_dask(client, trimmed, early, leads_per_partition=1000)
+    engine = DaskFeatures(client, leads_per_partition=1000)
+    full = engine.raw(tables, early, ScreeningConfig.default())
+    past_only = engine.raw(trimmed, early, ScreeningConfig.default())
     owner_and_screen = [c for c in full.columns if c.startswith(("owner_", "screen_"))]  # read outcomes, not events
     pd.testing.assert_frame_equal(full.drop(columns=owner_and_screen), past_only.drop(columns=owner_and_screen))
 
@@ -93,8 +88,8 @@ def test_scores_on_dask_equal_one_machine(client, trained, sim_dir, tmp_path) ->
 
 
 def test_features_of_a_fitted_pipeline_on_dask_equal_one_machine(client, tables, fitted_pipeline, snapshots) -> None:
-    one, one_texts, _ = fitted_pipeline.transform_with_details(tables, snapshots)
-    spread, _ = transform_on_dask(client, fitted_pipeline, tables, snapshots, leads_per_partition=1000)
+    one = fitted_pipeline.transform(tables, snapshots, details=True)
+    spread = DaskFeatures(client, leads_per_partition=1000).transform(fitted_pipeline, tables, snapshots)
     pd.testing.assert_frame_equal(spread, one, check_exact=False, rtol=1e-12)
 
 
@@ -105,7 +100,7 @@ def test_health_model_on_dask_ranks_as_well_as_one_machine(client, trained) -> N
     x, y = holdout.features.reset_index(drop=True), holdout.y
     judged = {}
     for name, engine in [("one machine", None), ("lightgbm.dask", client)]:
-        model = fit_health(x[fit_rows], y[fit_rows], leads[fit_rows], folds=2, progress=False, client=engine)
+        model = HealthModel(calibration_folds=2).fit(x[fit_rows], y[fit_rows], leads[fit_rows], client=engine)
         judged[name] = model.predict(x[~fit_rows])
     auc = {name: roc_auc_score(y[~fit_rows], p) for name, p in judged.items()}
     assert auc["one machine"] > 0.75, auc
@@ -116,7 +111,7 @@ def test_health_model_on_dask_ranks_as_well_as_one_machine(client, trained) -> N
 @pytest.fixture(scope="module")
 def csv_world(tmp_path_factory) -> Path:
     """A small export in CSV, the contract's everyday format."""
-    from leadscore.simulator import simulate
+    from leadscore.tools.simulator import simulate
 
     out = tmp_path_factory.mktemp("csv") / "world"
     simulate(1500, 23, out, progress=False, table_format="csv")
@@ -152,8 +147,8 @@ def test_train_models_on_dask_end_to_end(client, csv_world) -> None:
     from training.train import train_models
 
     small = load_export(csv_world).tables
-    result = train_models(small, progress=False, refit=False, client=client)
+    result = train_models(small, progress=False, refit=False, engine=DaskFeatures(client))
     assert result.metrics["test_auc"] > 0.7, result.metrics["test_auc"]
     snaps = result.holdout.snapshots.head(20)
     answers = result.artifact.score_tables(small, snaps)
-    assert [a["lead_id"] for a in answers] == snaps["lead_id"].tolist()
+    assert [a.lead_id for a in answers] == snaps["lead_id"].tolist()

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalogue import CATEGORICAL, FEATURES
-from features.pipeline import SnapshotTexts, raw_features
+from features.catalogue import CATEGORICAL, FEATURES, TEXT_NOTES
+from features.pipeline import raw_features
 from features.snapshots import make_snapshots
-from leadscore.models.stage import OPEN_STAGES, StageModel
+from models.stage import OPEN_STAGES, StageModel
 from training.stage import evaluate_stage, stage_labels, true_stage_at
 
 T0 = pd.Timestamp("2026-01-05 09:00", tz="Asia/Shanghai")
@@ -114,36 +114,37 @@ def fitted(tables, sim_dir):
     """Seed 11: the model learns from half the leads' confirmed labels and is judged on the other half.
     Features without the pipeline's fitted text columns, and a lighter text model, keep the test fast."""
     snapshots = make_snapshots(tables).sample(n=6000, random_state=0).reset_index(drop=True)
-    raw, texts, _ = raw_features(tables, snapshots)
-    features = raw[[c for c in FEATURES if c in raw.columns]].copy()
+    raw = raw_features(tables, snapshots)
+    features = raw[[c for c in FEATURES if c in raw.columns] + [TEXT_NOTES]].copy()
     for column in CATEGORICAL:
         features[column] = features[column].astype("category")
     train = (snapshots["lead_id"].str[-1].astype(int) % 2 == 0).to_numpy()
     labels = stage_labels(tables, snapshots).where(train)
     model = StageModel(num_rounds=100, text_splits=2, text_max_features=5000)
-    model.fit(features, texts, labels, groups=snapshots["lead_id"].to_numpy())
+    model.fit(features, labels, groups=snapshots["lead_id"].to_numpy())
     test = ~train
-    texts_test = SnapshotTexts(texts.form[test].reset_index(drop=True), texts.notes[test].reset_index(drop=True))
     features_test = features[test].reset_index(drop=True)
     true = true_stage_at(sim_dir, snapshots[test].reset_index(drop=True))
-    return model, features_test, texts_test, true
+    return model, features_test, true
 
 
 def test_probabilities_sum_to_one_and_the_model_pickles(fitted) -> None:
-    model, features, texts, _ = fitted
-    proba = pickle.loads(pickle.dumps(model)).predict_proba(features.iloc[:500], _head(texts, 500))
-    assert list(proba.columns) == OPEN_STAGES
+    model, features, _ = fitted
+    proba = pickle.loads(pickle.dumps(model)).predict_proba(features.iloc[:500])
+    assert list(proba.columns) == list(OPEN_STAGES)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert ((proba >= 0) & (proba <= 1)).all().all()
 
 
-def _head(texts: SnapshotTexts, n: int) -> SnapshotTexts:
-    return SnapshotTexts(texts.form.iloc[:n], texts.notes.iloc[:n])
+def test_a_missing_input_column_is_named(fitted) -> None:
+    model, features, _ = fitted
+    with pytest.raises(ValueError, match="lacks columns seen at fit time: text_notes"):
+        model.predict_proba(features.drop(columns=TEXT_NOTES).iloc[:5])
 
 
 def test_beats_the_recorded_stage_against_the_truth(fitted) -> None:
-    model, features, texts, true = fitted
-    pred = model.predict(features, texts)
+    model, features, true = fitted
+    pred = model.predict(features)
     recorded = features["recorded_stage"]
     figures = evaluate_stage(pred["inferred_stage"], true, recorded, pred["mismatch"])
     baseline = evaluate_stage(recorded.astype(object), true, recorded)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from leadscore.simulator import simulate
+from leadscore.tools.simulator import simulate
 from training.oracle import compare_with_oracle
 from training.registry import CHAMPION, INPUT_EXAMPLE, load_champion
 
@@ -36,7 +36,7 @@ def test_served_answer_carries_every_model(trained, tables) -> None:
     artifact = trained["result"].artifact
     leads = tables["leads"]["lead_id"].iloc[:30]
     snaps = pd.DataFrame({"lead_id": leads, "as_of": tables["leads"]["created_at"].iloc[:30] + pd.Timedelta(days=20)})
-    for answer in artifact.score_tables(tables, snaps.reset_index(drop=True)):
+    for answer in (a.model_dump() for a in artifact.score_tables(tables, snaps.reset_index(drop=True))):
         close = answer["close_date"]
         assert 0 <= close["won_within_30d"] <= close["won_within_60d"] <= close["won_within_90d"] <= 1
         # one quantity, one number: the close-date curve is anchored to the calibrated health model

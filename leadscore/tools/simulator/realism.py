@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from features import labels
+
 # Documented ranges: a simulated world outside them is not the world the docs describe.
 REALISM_RANGES = {
     "win_rate": (0.08, 0.25),
@@ -26,14 +28,13 @@ def _read(path: Path, name: str) -> pd.DataFrame:
 
 
 def won_within(outcomes: pd.DataFrame, lead_id: pd.Series, as_of: pd.Series, days: int) -> np.ndarray:
-    """True label: the lead was won in (as_of, as_of + days]."""
-    closed = outcomes.set_index("lead_id")
-    status = lead_id.map(closed["status"]).to_numpy()
-    closed_at = pd.to_datetime(lead_id.map(closed["closed_at"]), utc=True)
-    as_of = pd.to_datetime(as_of, utc=True)
-    return (
-        (status == "won") & (closed_at > as_of).to_numpy() & (closed_at <= as_of + pd.Timedelta(days=days)).to_numpy()
-    )
+    """True label: the lead was won in (as_of, as_of + days], by features.labels' definition, read from the
+    raw outcomes file (nothing is censored before the last outcome)."""
+    outcomes = outcomes.assign(closed_at=pd.to_datetime(outcomes["closed_at"], utc=True))
+    snaps = pd.DataFrame({"lead_id": lead_id.to_numpy(), "as_of": pd.to_datetime(as_of, utc=True).to_numpy()})
+    until = max(outcomes["closed_at"].max(), snaps["as_of"].max())
+    durations, events = labels.snapshot_outcomes({"outcomes": outcomes}, snaps, until=until)
+    return labels.won_within(durations, events, days)
 
 
 def realism_figures(data_dir: str | Path) -> dict[str, float]:

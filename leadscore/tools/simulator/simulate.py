@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from leadscore.simulator import text, world
-from leadscore.simulator.dynamics import ACTIONS, LOST, STAGES, WON, Chains, rollout_won_day, step
+from leadscore.tools.simulator import text, world
+from leadscore.tools.simulator.dynamics import ACTIONS, LOST, STAGES, WON, Chains, rollout_won_day, step
 
 DAY = 86_400.0
 HOUR = 3_600.0

@@ -1,10 +1,11 @@
 """Batch scoring of a whole export, in chunks, through the code the service answers with
-(`LeadArtifact.score_tables`): the same features, models, explanations and next actions."""
+(`LeadArtifact.score_tables`): the same features, models, explanations and next actions, and the same typed
+answer (models/schema.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from features.contract import TIMEZONE, ContractError, load_export
-from features.snapshots import export_time
-from leadscore.artifact import LeadArtifact, flat_answer
+from features.labels import export_time
+from models.actions import owners_moved
+from models.artifact import LeadArtifact, flat_answer
+from models.schema import LeadAnswer
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -42,7 +45,7 @@ def score_export(
 ) -> dict[str, int]:
     """Score an export's leads as of a time (default: the export's latest timestamp) and write one answer
     per lead: whole answers as JSON Lines, or the headline fields as CSV / Parquet, chosen by the suffix.
-    Rows are written chunk by chunk. (`leadscore.scaleout.score_export_on_dask` does the same per
+    Rows are written chunk by chunk. (`leadscore.jobs.scaleout.score_export_on_dask` does the same per
     partition of leads on a Dask cluster.)"""
     out, kind = output_kind(out, chunk_size)
     loaded = load_export(data_dir)
@@ -90,19 +93,24 @@ def score_snapshots(
     """Score snapshots (one per lead) chunk by chunk. Each chunk gets only its own leads' rows, found by
     one grouping of every table, and `context` (the pipeline's context over the whole export) carries the
     features that read other leads: time grows with the leads, not with leads x export size."""
+    # A lead the next actions would move to another rep gets that rep's figures over the whole export.
+    moved = owners_moved(artifact.pipeline, {name: tables[name] for name in ("leads", "outcomes")}, snapshots)
     chunk_of_lead = pd.Series(np.arange(len(snapshots)) // chunk_size, index=snapshots["lead_id"].to_numpy())
     rows = {name: t.groupby(t["lead_id"].map(chunk_of_lead), sort=False).indices for name, t in tables.items()}
     none = np.array([], dtype=int)
     for k, start in enumerate(range(0, len(snapshots), chunk_size)):
         chunk = snapshots.iloc[start : start + chunk_size].reset_index(drop=True)
         own = {name: t.iloc[rows[name].get(k, none)] for name, t in tables.items()}
-        answers = artifact.score_tables(own, chunk, context=context.iloc[start : start + chunk_size])
-        writer.write(
-            [{**a, "as_of": pd.Timestamp(t).isoformat()} for a, t in zip(answers, chunk["as_of"], strict=True)]
-        )
+        owner_context = partial(_shifted, moved, start)
+        writer.write(artifact.score_tables(own, chunk, context=context.iloc[start : start + chunk_size],
+                                           owner_context=owner_context))  # fmt: skip
         if on_chunk is not None:
             on_chunk(len(chunk))
     return len(snapshots)
+
+
+def _shifted(moved, start: int, row: int, owner: str) -> np.ndarray:
+    return moved(start + row, owner)
 
 
 def parse_as_of(value: str) -> pd.Timestamp:
@@ -123,11 +131,11 @@ class AnswerWriter:
         self.parquet = None
         self.header = True
 
-    def write(self, answers: list[dict]) -> None:
+    def write(self, answers: list[LeadAnswer]) -> None:
         if self.kind == "jsonl":
-            self.handle.writelines(json.dumps(a, ensure_ascii=False, default=str) + "\n" for a in answers)
+            self.handle.writelines(a.model_dump_json() + "\n" for a in answers)
             return
-        frame = pd.DataFrame([flat_answer(a) | {"as_of": a["as_of"]} for a in answers])
+        frame = pd.DataFrame([flat_answer(a) | {"as_of": a.as_of} for a in answers])
         if self.kind == "csv":
             frame.to_csv(self.handle, index=False, header=self.header)
             self.header = False

@@ -11,14 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from leadscore.settings import Settings
+from models.settings import Settings
 
 DEFAULT_PORT = 3000
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from leadscore.simulator import simulate
-    from leadscore.simulator.realism import out_of_range, realism_figures
+    from leadscore.tools.simulator import simulate
+    from leadscore.tools.simulator.realism import out_of_range, realism_figures
 
     started = time.perf_counter()
     summary = simulate(args.leads, args.seed, args.out, table_format=args.format)
@@ -65,10 +65,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"no labelled intent CSV at {labels}: training without the intent model (pass --intent-labels)")
         labels = None
     if args.dask:
-        from leadscore.scaleout import dask_client
+        from leadscore.jobs.scaleout import DaskFeatures, dask_client
 
         with dask_client(args.dask) as client:
-            result = train_models(tables, intent_labels=labels, client=client)
+            result = train_models(tables, intent_labels=labels, engine=DaskFeatures(client))
     else:
         result = train_models(tables, intent_labels=labels)
     audit = result.evaluation["audit"]
@@ -113,17 +113,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from leadscore.artifact import LeadArtifact
-    from leadscore.batch import score_export
-    from leadscore.champion import load_champion
-    from leadscore.tiers import TierThresholds
+    from leadscore.jobs.batch import score_export
+    from models.artifact import LeadArtifact
+    from models.champion import load_champion
+    from models.tiers import TierThresholds
 
     artifact = LeadArtifact.load(args.model_dir) if args.model_dir else load_champion(Settings.from_env())
     artifact.tiers = TierThresholds.from_env()
     started = time.perf_counter()
     options = {"as_of": args.as_of, "chunk_size": args.chunk_size, "include_closed": args.include_closed}
     if args.dask:
-        from leadscore.scaleout import dask_client, score_export_on_dask
+        from leadscore.jobs.scaleout import dask_client, score_export_on_dask
 
         with dask_client(args.dask) as client:
             summary = score_export_on_dask(
@@ -154,7 +154,7 @@ def serve_command(port: int, host: str) -> list[str]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from leadscore.demo import port_is_free
+    from leadscore.tools.demo import port_is_free
 
     if not port_is_free(args.port, args.host):
         raise ValueError(f"port {args.port} is already in use on {args.host}; stop that service or pass --port")
@@ -174,7 +174,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Simulate a CRM, train, serve on localhost and answer an example request."""
-    from leadscore.demo import demo_api_key, example_request, port_is_free, wait_until_ready
+    from leadscore.tools.demo import demo_api_key, example_request, port_is_free, wait_until_ready
 
     if not port_is_free(args.port):
         raise ValueError(f"port {args.port} is already in use (another leadscore service?); stop it or pass --port")

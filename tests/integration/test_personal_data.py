@@ -1,7 +1,8 @@
 """No phone number or e-mail leaves unmasked: not in answers (explanations, actions, errors), the
 service's log, the prediction log, the MLflow store and artifacts, nor BentoML's model store.
 
-Runs after the other integration tests (the file name sorts last), so it scans what they all left behind.
+It sends its own requests full of personal data (in fields, free text and a bad as_of) before it scans, so it
+proves the masking whatever ran before it; whatever other tests left in the stores is scanned too.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ from __future__ import annotations
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from leadscore.artifact import LeadArtifact
-from leadscore.integrity import DIGEST_TAG, verify_model
-from leadscore.settings import Settings
+from models.artifact import LeadArtifact
+from models.integrity import DIGEST_TAG, verify_model
+from models.settings import Settings
 
 CHAMPION = "champion"  # the registry alias the publish gate moves
 

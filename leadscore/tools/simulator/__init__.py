@@ -1,5 +1,5 @@
 """A simulated CRM whose hidden truth is known: the embedded default data and quality yardstick."""
 
-from leadscore.simulator.simulate import SimulationSummary, simulate
+from leadscore.tools.simulator.simulate import SimulationSummary, simulate
 
 __all__ = ["SimulationSummary", "simulate"]

@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, Field
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from features.text import ChineseTokenizer, normalize_text
+from models.base import LeadModel, ScoringBatch, TrainingSet, rounded
 
 
 def default_labels() -> tuple[str, ...]:
@@ -52,8 +54,19 @@ def _as_list(values: Any) -> list[Any]:
     return list(values)
 
 
-class IntentModel:
+class IntentAnswer(BaseModel):
+    """The intent of the lead's form text."""
+
+    intent: str = Field(description="the most probable label of the model's label set")
+    confidence: float = Field(ge=0, le=1)
+    probabilities: dict[str, float] = Field(description="label -> probability")
+
+
+class IntentModel(LeadModel):
     """Intent probabilities over a configurable label set; picklable (jieba is rebuilt lazily)."""
+
+    name = "intent"
+    Answer = IntentAnswer
 
     def __init__(
         self, labels: Sequence[str] | None = None, C: float = 10.0, max_features: int = 50_000, min_df: int = 2
@@ -130,3 +143,26 @@ class IntentModel:
 
     def __repr__(self) -> str:
         return f"IntentModel(labels={list(self.labels)}, C={self.C})"
+
+    @classmethod
+    def from_training(cls, data: TrainingSet, fitted: dict[str, LeadModel]) -> IntentModel | None:
+        if data.intent_texts is None:
+            return None
+        model = cls(data.intent_label_set, **data.params.get(cls.name, {}))
+        return model.fit(data.intent_texts, data.intent_labels)
+
+    def answer(self, batch: ScoringBatch) -> list[IntentAnswer]:
+        form = batch.snapshots["lead_id"].map(batch.tables["leads"].set_index("lead_id")["form_text"]).fillna("")
+        proba = self.predict_proba(form.astype(str).tolist())
+        return [
+            IntentAnswer(intent=str(p.idxmax()), confidence=round(float(p.max()), 4), probabilities=rounded(p))
+            for _, p in proba.iterrows()
+        ]
+
+    @staticmethod
+    def flat(part: dict[str, Any]) -> dict[str, Any]:
+        return {"intent": part["intent"], "intent_confidence": part["confidence"]}
+
+    def warm_up(self) -> IntentModel:
+        self.predict_proba(["你好，想了解一下价格"])
+        return self

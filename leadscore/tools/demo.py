@@ -13,7 +13,7 @@ import httpx
 import pandas as pd
 
 from features.contract import EVENT_TABLES, load_export
-from features.snapshots import export_time
+from features.labels import export_time
 
 PERSONAL = ("phone", "email")  # never put personal data into an example that gets printed
 

@@ -36,11 +36,11 @@ from features.contract import (
     table_file,
     validate_table,
 )
-from features.pipeline import FeaturePipeline, SnapshotTexts, lead_context, raw_features
+from features.pipeline import FeaturePipeline, lead_context, raw_features
 from features.screening import ScreeningConfig
 from features.text import ChineseTokenizer
-from leadscore.artifact import LeadArtifact
-from leadscore.batch import AnswerWriter, output_kind, parse_as_of, score_snapshots, snapshots_to_score
+from leadscore.jobs.batch import AnswerWriter, output_kind, parse_as_of, score_snapshots, snapshots_to_score
+from models.artifact import LeadArtifact
 
 LEADS_PER_PARTITION = 25_000
 PART = "_part"
@@ -107,29 +107,30 @@ def _in_order(pieces: list[tuple[np.ndarray, pd.DataFrame]], n: int) -> pd.DataF
     return frame.iloc[order].reset_index(drop=True)
 
 
-def raw_features_on_dask(
-    client,
-    tables: dict[str, pd.DataFrame],
-    snapshots: pd.DataFrame,
-    screening: ScreeningConfig | None = None,
-    leads_per_partition: int = LEADS_PER_PARTITION,
-) -> tuple[pd.DataFrame, SnapshotTexts]:
-    """`raw_features` of training snapshots, computed per partition of leads on the cluster: the same
-    values one machine computes, in the snapshots' order."""
-    context = lead_context(tables, snapshots, None, screening)
-    return _per_partition(client, tables, snapshots, context, _raw_part, screening, leads_per_partition)
+class DaskFeatures:
+    """Where a training pass computes its features (training/train.py `FeatureEngine`): per partition of leads
+    on the cluster, the same values one machine computes, in the snapshots' order; the boosters are trained
+    by `lightgbm.dask` on the same client."""
+
+    def __init__(self, client, leads_per_partition: int = LEADS_PER_PARTITION) -> None:
+        self.client = client
+        self.leads_per_partition = leads_per_partition
+
+    def raw(self, tables, snapshots: pd.DataFrame, screening: ScreeningConfig) -> pd.DataFrame:
+        """`raw_features` of training snapshots."""
+        context = lead_context(tables, snapshots, None, screening)
+        return _per_partition(self.client, tables, snapshots, context, _raw_part, screening, self.leads_per_partition)
+
+    def transform(self, pipeline: FeaturePipeline, tables, snapshots: pd.DataFrame) -> pd.DataFrame:
+        """A fitted pipeline's `transform(..., details=True)`."""
+        context = pipeline.context(tables, snapshots)
+        [scattered] = self.client.scatter([pipeline], broadcast=True)
+        return _per_partition(
+            self.client, tables, snapshots, context, _transform_part, scattered, self.leads_per_partition
+        )
 
 
-def transform_on_dask(
-    client, pipeline: FeaturePipeline, tables, snapshots: pd.DataFrame, leads_per_partition: int = LEADS_PER_PARTITION
-) -> tuple[pd.DataFrame, SnapshotTexts]:
-    """A fitted pipeline's `transform_with_details` (features and texts) per partition of leads."""
-    context = pipeline.context(tables, snapshots)
-    [scattered] = client.scatter([pipeline], broadcast=True)
-    return _per_partition(client, tables, snapshots, context, _transform_part, scattered, leads_per_partition)
-
-
-def _per_partition(client, tables, snapshots, context, compute, extra, leads_per_partition: int):
+def _per_partition(client, tables, snapshots, context, compute, extra, leads_per_partition: int) -> pd.DataFrame:
     """`compute` on each partition; at most two partitions per worker are shipped at a time, so neither
     the client nor a worker holds more than a few partitions' copies at once."""
     from distributed import as_completed
@@ -153,22 +154,16 @@ def _per_partition(client, tables, snapshots, context, compute, extra, leads_per
             done = next(running)
             results.append((rows_of.pop(done.key), done.result()))
     results += [(rows_of.pop(done.key), done.result()) for done in running]
-    features = _in_order([(rows, features) for rows, (features, _) in results], len(snapshots))
-    texts = [
-        (rows, pd.DataFrame({"form": t.form.to_numpy(object), "notes": t.notes.to_numpy(object)}))
-        for rows, (_, t) in results
-    ]
-    texts = _in_order(texts, len(snapshots))
-    return features, SnapshotTexts(texts["form"].astype(object), texts["notes"].astype(object))
+    return _in_order(results, len(snapshots))
 
 
-def _raw_part(tables, snapshots, context, screening):
-    return raw_features(tables, snapshots, None, screening, None, context)[:2]
+def _raw_part(tables, snapshots, context, screening) -> pd.DataFrame:
+    return raw_features(tables, snapshots, context=context, screening=screening)
 
 
-def _transform_part(tables, snapshots, context, pipeline):
+def _transform_part(tables, snapshots, context, pipeline) -> pd.DataFrame:
     try:
-        return pipeline.transform_with_details(tables, snapshots, context=context)[:2]
+        return pipeline.transform(tables, snapshots, context=context, details=True)
     finally:
         ChineseTokenizer.forget_all()  # the next partition's leads share no notes with these
 
@@ -185,7 +180,7 @@ def score_export_on_dask(
     leads_per_partition: int = LEADS_PER_PARTITION,
     progress: bool = True,
 ) -> dict[str, int]:
-    """`leadscore.batch.score_export` on a Dask cluster: the same answers, computed per partition of leads.
+    """`leadscore.jobs.batch.score_export` on a Dask cluster: the same answers, computed per partition of leads.
     Workers must see `out`'s folder (a shared file system on a multi-machine cluster)."""
     out, kind = output_kind(out, chunk_size)
     loaded = load_export(data_dir, only=("leads", "outcomes"))

@@ -20,13 +20,17 @@ over all matured snapshots of an unseen world), anchored 0.008-0.010 (docs/model
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, Field
 
-OPEN, WON, LOST = 0, 1, 2
+from features.catalogue import FEATURES
+from features.labels import HORIZON_DAYS, LOST, OPEN, REPORT_DAYS, WON
+from models.base import LeadModel, ScoringBatch, TrainingSet
+
 BIN_FEATURE = "period_bin"
 
 PARAMS = {
@@ -85,48 +89,69 @@ class HorizonModel(Protocol):
     def predict(self, features: pd.DataFrame) -> np.ndarray: ...
 
 
-class CloseDateModel:
+class CloseDateAnswer(BaseModel):
+    """P(won within 30 / 60 / 90 days of as_of) and the expected win date if it is won within 90 days."""
+
+    won_within_30d: float = Field(ge=0, le=1)
+    won_within_60d: float = Field(ge=0, le=1)
+    won_within_90d: float = Field(ge=0, le=1, description="equals win_probability (the curve is anchored to it)")
+    expected_close_date_if_won: str = Field(description="ISO date")
+
+
+class CloseDateModel(LeadModel):
     """P(won within 30 / 60 / 90 days) and the expected win date, from features of (lead, as_of) snapshots.
 
     `expected_close_days` is the expected number of days to the win *given* a win within the horizon
     (bin midpoints weighted by the win probability of each bin); read it together with p_won_90.
     """
 
+    name = "close_date"
+    Answer = CloseDateAnswer
+
     def __init__(
         self,
         bin_days: int = 15,
-        horizon_days: int = 90,
-        report_days: tuple[int, ...] = (30, 60, 90),
+        horizon_days: int = HORIZON_DAYS,
+        report_days: tuple[int, ...] = REPORT_DAYS,
         num_rounds: int = 250,
         params: dict | None = None,
     ) -> None:
-        if horizon_days % bin_days or any(d % bin_days or d > horizon_days for d in report_days):
-            raise ValueError("horizon and report days must be multiples of bin_days within the horizon")
         self.bin_days = bin_days
         self.horizon_days = horizon_days
-        self.n_bins = horizon_days // bin_days
-        self.report_days = tuple(report_days)
+        self.report_days = report_days
         self.num_rounds = num_rounds
-        self.params = {**PARAMS, **(params or {})}
+        self.params = params
+
+    @property
+    def n_bins(self) -> int:
+        return self.horizon_days // self.bin_days
+
+    @classmethod
+    def from_training(cls, data: TrainingSet, fitted: dict[str, LeadModel]) -> CloseDateModel:
+        model = cls(**data.params.get(cls.name, {})).fit(data.features[FEATURES], data.outcome)
+        # The curve's level at 90 days comes from the calibrated health model (this module's docstring).
+        return model.anchor_to(fitted["health"])
 
     def _rows(self, features: pd.DataFrame, row: np.ndarray, k: np.ndarray) -> pd.DataFrame:
-        frame = features[self.feature_names_].iloc[row].reset_index(drop=True)
+        frame = self._inputs(features).iloc[row].reset_index(drop=True)
         return pd.concat([frame, pd.DataFrame({BIN_FEATURE: k.astype(float)})], axis=1)
 
-    def fit(
-        self, features: pd.DataFrame, durations_days: np.ndarray, events: np.ndarray, weights: np.ndarray | None = None
-    ) -> CloseDateModel:
-        """Fit on snapshot features with days from as_of to the event or censoring, and 0/1/2 events."""
-        if BIN_FEATURE in features.columns:
+    def fit(self, X: pd.DataFrame, y: pd.DataFrame, sample_weight: np.ndarray | None = None) -> CloseDateModel:
+        """Fit on snapshot features `X` and outcomes `y` (features.labels.outcome_frame: days from as_of to the
+        event or censoring, and the event code)."""
+        horizon, bins = self.horizon_days, self.bin_days
+        if horizon % bins or any(d % bins or d > horizon for d in self.report_days):
+            raise ValueError("horizon and report days must be multiples of bin_days within the horizon")
+        if BIN_FEATURE in X.columns:
             raise ValueError(f"features may not contain a column named {BIN_FEATURE!r}")
-        if len(features) != len(durations_days):
-            raise ValueError("features and durations must have the same number of rows")
-        self.feature_names_ = list(features.columns)
-        row, k, label, weight = person_period(durations_days, events, self.bin_days, self.n_bins)
-        if weights is not None:
-            weight = weight * np.asarray(weights, dtype=float)[row]
-        data = lgb.Dataset(self._rows(features, row, k), label, weight=weight)
-        self.booster_ = lgb.train(self.params, data, num_boost_round=self.num_rounds)
+        if len(X) != len(y):
+            raise ValueError("features and outcomes must have the same number of rows")
+        self.feature_names_in_ = np.array(X.columns, dtype=object)
+        row, k, label, weight = person_period(y["days"].to_numpy(), y["event"].to_numpy(), bins, self.n_bins)
+        if sample_weight is not None:
+            weight = weight * np.asarray(sample_weight, dtype=float)[row]
+        data = lgb.Dataset(self._rows(X, row, k), label, weight=weight)
+        self.booster_ = lgb.train({**PARAMS, **(self.params or {})}, data, num_boost_round=self.num_rounds)
         self.person_period_rows_ = len(row)
         self.anchor_ = None
         return self
@@ -157,7 +182,7 @@ class CloseDateModel:
         expected_close_days (given a win within the horizon), indexed like `features`. `anchor_level`: the
         anchor's probabilities for these rows if the caller has them already (scoring does: the health score)."""
         won, lost = self.cumulative_incidence(features)
-        anchor = getattr(self, "anchor_", None)  # artifacts pickled before anchoring have none
+        anchor = self.anchor_
         if anchor is not None:
             level = anchor.predict(features) if anchor_level is None else anchor_level
             # won[:, -1] > 0: a softmax hazard is never exactly zero.
@@ -168,3 +193,17 @@ class CloseDateModel:
         mid = (np.arange(self.n_bins) + 0.5) * self.bin_days
         out["expected_close_days"] = (per_bin @ mid) / np.maximum(won[:, -1], 1e-12)
         return pd.DataFrame(out, index=features.index)
+
+    def answer(self, batch: ScoringBatch) -> list[CloseDateAnswer]:
+        predicted = self.predict(batch.features, batch.win_probability).reset_index(drop=True)
+        as_of = pd.to_datetime(batch.snapshots["as_of"]).reset_index(drop=True)
+        answers = []
+        for i, values in enumerate(predicted.to_dict(orient="records")):
+            expected = as_of.iat[i] + pd.Timedelta(days=float(values["expected_close_days"]))
+            won = {f"won_within_{d}d": round(float(values[f"p_won_{d}"]), 4) for d in self.report_days}
+            answers.append(CloseDateAnswer(**won, expected_close_date_if_won=expected.date().isoformat()))
+        return answers
+
+    @staticmethod
+    def flat(part: dict[str, Any]) -> dict[str, Any]:
+        return dict(part)

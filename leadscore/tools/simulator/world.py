@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadscore.simulator.text import INVALID_KINDS
+from leadscore.tools.simulator.text import INVALID_KINDS
 
 INDUSTRIES = ["医疗器械", "精密制造", "新能源汽车", "美妆", "教育", "SaaS"]
 INDUSTRY_WEIGHTS = [0.22, 0.2, 0.16, 0.14, 0.12, 0.16]

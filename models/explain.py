@@ -1,9 +1,10 @@
-"""Explanations in health-score points: LightGBM's TreeSHAP contributions, rescaled and folded into factors.
+"""Explanations in health-score points: the health model's contributions to its log-odds, rescaled and folded
+into factors.
 
-The booster's contributions c_i add up to its log-odds m = bias + sum(c_i); the score is
-100 * sigmoid(a * m + b) (Platt). One multiplier k = (score - base) / sum(c_i), the secant of that
-monotone map between the base (all contributions zero) and the lead, turns each c_i into points:
-the points add up to score - base exactly, and each keeps its sign because a > 0.
+The contributions c_i add up to the model's log-odds m = bias + sum(c_i) (TreeSHAP for a booster); the score
+is 100 * calibrate(m), a monotone map (Platt). One multiplier k = (score - base) / sum(c_i), the secant of
+that map between the base (all contributions zero) and the lead, turns each c_i into points: the points add
+up to score - base exactly, and each keeps its sign because the map is increasing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalogue import CATALOGUE, FEATURES, PAGE_ZH
-from leadscore.models.health import HealthModel
+from features.behaviour import PAGE_ZH
+from features.catalogue import CATALOGUE, FEATURES
+from models.health import HealthModel
 
 _PAGE_VIEWS = re.compile(r"^(?P<page>[a-z_]+)_views_\d+d$")
 _FORM_TEXT = ("form_text_chars", "form_amounts", "form_dates", "form_text_win_p")
@@ -50,22 +52,16 @@ class Explanation:
 
 
 def explain(health: HealthModel, features: pd.DataFrame) -> Explanation:
-    """TreeSHAP contributions of the health model for each row, in points of the 0-100 health score."""
-    contrib = health.booster.predict(features[FEATURES], pred_contrib=True)
-    contrib = np.asarray(contrib)
-    values, bias = contrib[:, :-1], contrib[:, -1]
+    """The health model's contributions for each row, in points of the 0-100 health score."""
+    values, bias = health.contributions(features)
     total = values.sum(axis=1)
-
-    def score_of(margin: np.ndarray) -> np.ndarray:
-        return 100.0 / (1.0 + np.exp(-(health.slope * margin + health.intercept)))
-
-    base, score = score_of(bias), score_of(bias + total)
+    base, score = 100.0 * health.calibrate(bias), 100.0 * health.calibrate(bias + total)
     # Where the contributions cancel, the secant is the derivative: 100 * a * p * (1 - p).
     p = score / 100.0
-    slope_at = 100.0 * health.slope * p * (1 - p)
+    slope_at = 100.0 * health.slope_ * p * (1 - p)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(np.abs(total) > 1e-9, (score - base) / total, slope_at)
-    points = pd.DataFrame(values * k[:, None], columns=FEATURES, index=features.index)
+    points = pd.DataFrame(values * k[:, None], columns=list(health.feature_names_in_), index=features.index)
     return Explanation(base_score=base, points=points, score=score)
 
 

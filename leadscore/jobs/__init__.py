@@ -1,0 +1,1 @@
+"""Jobs over whole exports: batch scoring and Dask scale-out (above the core and training)."""

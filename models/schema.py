@@ -1,0 +1,251 @@
+"""The typed request and answer of the scoring API: what a CRM front end generates its client from.
+
+Requests are documented field by field but validated by the data contract (features/contract.py), not by
+pydantic, so a lead with a bad value gets its own error entry naming the field while the other leads are
+scored (a strict schema would refuse the whole request). Answers are validated: every field is typed and
+described, and the parts that come from the artifact's models (stage, close date, intent) are taken from
+models/registry.py, so a new model's answer appears here without a second definition.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from models.registry import ANSWER_PARTS
+from models.stage import StageAnswer
+from models.tiers import TIERS
+
+_TIME = "ISO 8601; without an offset it is Asia/Shanghai time"
+Timestamp = Field(description=_TIME)
+OptionalTimestamp = Field(None, description=_TIME)
+
+
+class _Rows(BaseModel):
+    model_config = ConfigDict(extra="allow")  # any other column is an extra attribute (the contract)
+
+
+class WebEventIn(_Rows):
+    """A web_events row of the contract, without lead_id."""
+
+    ts: str = Timestamp
+    event_type: str = Field(description="page_view, download, form_submit, webinar, live_chat, video_view, ...")
+    page_category: str | None = Field(None, description="product, pricing, case_study, docs, download, ...")
+    page: str | None = None
+    dwell_seconds: float | None = Field(None, ge=0)
+
+
+class ActivityIn(_Rows):
+    """An activities row of the contract, without lead_id."""
+
+    ts: str = Timestamp
+    actor_id: str | None = None
+    actor_role: str | None = Field(None, description="销售, 售前, 市场, 客服, 管理层")
+    channel: str | None = Field(None, description="电话, 微信, 邮件, 拜访, 演示, 会议, 短信")
+    direction: str | None = Field(None, description="outbound or inbound")
+    duration_seconds: float | None = Field(None, ge=0)
+    contact_role: str | None = Field(None, description="who on the customer side, e.g. 财务处长")
+    note: str | None = None
+    attachment_type: str | None = Field(None, description="方案, 报价单, 测试报告, 演示确认单, 技术协议, 合同, ...")
+    next_action: str | None = None
+    next_action_due: str | None = OptionalTimestamp
+
+
+class StageChangeIn(_Rows):
+    """A stage_changes row of the contract, without lead_id."""
+
+    ts: str = Timestamp
+    stage: str = Field(
+        description="新线索, 初步接触, 需求确认, 方案沟通, 样品验证, 报价, 招标比价, 合同谈判, 赢单, 丢单"
+    )
+
+
+class LeadIn(_Rows):
+    """A leads row of the contract with the lead's event lists."""
+
+    lead_id: str
+    created_at: str = Timestamp
+    channel: str | None = None
+    campaign: str | None = None
+    province: str | None = None
+    city: str | None = None
+    industry: str | None = None
+    customer_type: str | None = Field(None, description="品牌方, 经销商, 终端用户, 个人创业者")
+    company_name: str | None = None
+    company_size: float | None = Field(None, ge=0, description="employees")
+    budget_cny: float | None = Field(None, ge=0)
+    form_text: str | None = None
+    phone: str | None = Field(None, description="personal data: never logged unmasked")
+    email: str | None = Field(None, description="personal data: never logged unmasked")
+    owner_id: str | None = None
+    assigned_at: str | None = OptionalTimestamp
+    web_events: list[WebEventIn] | None = None
+    activities: list[ActivityIn] | None = None
+    stage_changes: list[StageChangeIn] | None = None
+
+
+# ---------------------------------------------------------------------------------------------- answers
+
+
+class Problem(BaseModel):
+    table: str = Field(description="the contract table, or * for the whole lead")
+    field: str
+    reason: str
+
+
+class LeadError(BaseModel):
+    lead_id: str = Field(description="the lead's id as sent, or its position (#3) when it had none")
+    problems: list[Problem]
+
+
+class Factor(BaseModel):
+    """One factor of the health score, in score points."""
+
+    factor: str
+    label: str
+    points: float = Field(description="its signed contribution in health-score points")
+    group: str = Field(description="画像, 行为, 跟进, 文本 or 规则")
+    sentence: str = Field(description="a Chinese sentence naming the lead's own values and the points")
+    features: list[str] = Field(description="the catalogue features folded into it")
+
+
+class Explanation(BaseModel):
+    base_score: float = Field(description="the score with every contribution zero; factors add up from it")
+    positive: list[Factor] = Field(default_factory=list, description="the strongest factors raising the score")
+    negative: list[Factor] = Field(default_factory=list, description="the strongest factors lowering it")
+    factors: list[Factor] | None = Field(None, description="/explain: every factor, largest effect first")
+
+
+class LeadUpdate(BaseModel):
+    owner_id: str | None = None
+    assigned_at: str | None = None
+
+
+class ActionEvent(BaseModel):
+    """What doing the action adds to the CRM: append the activities to the lead's list and set the lead's
+    fields, re-score, and the score moves by the action's expected gain."""
+
+    activities: list[ActivityIn] = Field(default_factory=list)
+    lead: LeadUpdate = Field(default_factory=LeadUpdate)
+
+
+class NextAction(BaseModel):
+    action: str = Field(description="the playbook's key, e.g. finance")
+    title: str
+    reason: str
+    due: str = Timestamp
+    expected_gain: float = Field(description="health points the action's event adds when re-scored")
+    as_event: ActionEvent | None = Field(None, description="the event behind the gain; null when a score cannot see it")
+
+
+class Screening(BaseModel):
+    duplicate: bool
+    phone_invalid: bool
+    phone_missing: bool
+    spam_text: bool
+    job_seeker_text: bool
+    competitor_email: bool
+    duplicate_of: str | None = Field(description="the earlier lead this one repeats")
+
+
+class HealthRadar(BaseModel):
+    information: float = Field(ge=0, le=100)
+    timeliness: float = Field(ge=0, le=100)
+    need_clarity: float = Field(ge=0, le=100)
+    industry_match: float = Field(ge=0, le=100)
+    interaction: float = Field(ge=0, le=100)
+
+
+class GoldenChecklist(BaseModel):
+    first_call: bool
+    wechat: bool
+    need_tagged: bool
+    complete: bool
+
+
+class _LeadAnswer(BaseModel):
+    lead_id: str
+    health_score: float = Field(ge=0, le=100, description="100 x win_probability")
+    win_probability: float = Field(ge=0, le=1, description="calibrated P(won within 90 days of as_of)")
+    tier: Literal[TIERS] = Field(description="战略级 / 重点跟进 / 培育中 / 暂缓 by the health score")  # type: ignore[valid-type]
+    activity_index: float = Field(ge=0, le=100, description="LAI")
+    health_radar: HealthRadar
+    golden_checklist: GoldenChecklist
+    stage_evidence_missing: bool
+    screening: Screening
+    explanation: Explanation
+    next_actions: list[NextAction]
+    model_version: str
+    as_of: str = Timestamp
+    warnings: list[Problem] | None = Field(None, description="values that were set missing, rows skipped")
+
+
+# One field per model that answers a part (stage, close_date, intent): absent when the artifact lacks it.
+LeadAnswer = create_model(
+    "LeadAnswer",
+    __base__=_LeadAnswer,
+    __doc__="Everything leadscore says about one lead as of a time.",
+    **{model.name: (model.Answer | None, None) for model in ANSWER_PARTS},
+)
+
+
+class Scored(BaseModel):
+    """The artifact's answer to one request."""
+
+    model_version: str
+    results: list[LeadAnswer]  # type: ignore[valid-type]
+    errors: list[LeadError] = Field(description="one entry per lead that failed validation or scoring")
+
+
+class ScoreAnswer(Scored):
+    """POST /score and /explain."""
+
+    request_id: str
+
+
+class RecommendResult(BaseModel):
+    lead_id: str
+    health_score: float
+    tier: str
+    stage: StageAnswer | None = None
+    next_actions: list[NextAction]
+    as_of: str
+    model_version: str
+
+
+class RecommendAnswer(BaseModel):
+    request_id: str
+    model_version: str
+    results: list[RecommendResult]
+    errors: list[LeadError]
+
+
+class ReloadAnswer(BaseModel):
+    reloaded: bool
+    model_version: str
+
+
+class FeatureInfo(BaseModel):
+    name: str
+    group: str
+    template: str
+    categorical: bool
+
+
+class Limits(BaseModel):
+    max_leads: int
+    max_request_bytes: int
+
+
+class Metadata(BaseModel):
+    model_version: str
+    registry_version: str
+    feature_set_version: str
+    code_revision: str
+    models: dict[str, bool] = Field(description="model name -> carried by the served artifact")
+    evaluation: dict[str, float] = Field(description="the time-held-out figures of the served model")
+    tiers: dict[str, float]
+    intent_labels: list[str] | None
+    limits: Limits
+    features: list[FeatureInfo]
