@@ -46,7 +46,7 @@ def main() -> None:
     leads = tables["leads"]["lead_id"].sample(min(args.rows, len(tables["leads"])), random_state=0)
     snaps = pd.DataFrame({"lead_id": leads.to_numpy(), "as_of": export_time(tables)})
     rows = artifact.pipeline.transform(tables, snaps)[FEATURES]
-    booster = artifact.health.booster
+    booster = artifact.health.booster_
     explainer = shap.TreeExplainer(booster)
     ours = booster.predict(rows, pred_contrib=True)
     theirs = explainer.shap_values(rows)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.health import time_split
-
 from bench.report import write_report
 from features.catalogue import CATALOGUE
 from features.contract import load_export
@@ -20,6 +18,7 @@ from features.pipeline import FeaturePipeline
 from features.snapshots import make_snapshots
 from leadscore.tools.simulator import simulate
 from training.audit import single_feature_auc
+from training.split import time_split
 
 
 def main() -> None:
@@ -33,16 +32,17 @@ def main() -> None:
         simulate(args.leads, args.seed, data)
     tables = load_export(data).tables
     snapshots = make_snapshots(tables)
-    train, test = time_split(snapshots)
+    split = time_split(tables, snapshots)
+    train = split.train[split.train["matured"]].reset_index(drop=True)
     pipeline = FeaturePipeline()
-    pipeline.fit_transform(tables, snapshots[train].reset_index(drop=True), snapshots["won_within"][train].to_numpy())
-    test_snaps = snapshots[test].reset_index(drop=True)
+    pipeline.fit_transform(tables, train, train["won_within"].to_numpy())
+    test_snaps = split.test[split.test["matured"]].reset_index(drop=True)
     table = single_feature_auc(pipeline.transform(tables, test_snaps), test_snaps["won_within"].to_numpy())
     lines = [
         f"# Single-feature AUC, 90-day win (simulated world: {args.leads:,} leads, seed {args.seed})",
         "",
         f"`python -m bench.feature_auc --leads {args.leads} --seed {args.seed}`; pipeline fitted on "
-        f"{int(train.sum()):,} training snapshots, AUC on {len(test_snaps):,} later test snapshots "
+        f"{len(train):,} training snapshots, AUC on {len(test_snaps):,} later test snapshots "
         f"(positive rate {test_snaps['won_within'].mean():.3f}). strength = max(AUC, 1 - AUC).",
         "",
         "| # | feature | group | AUC | strength | missing |",

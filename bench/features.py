@@ -56,7 +56,7 @@ def main() -> None:
     batch_snaps = pd.DataFrame({"lead_id": tables["leads"]["lead_id"], "as_of": as_of})
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    features, _, _ = pipeline.transform_with_details(tables, batch_snaps, timings)
+    features = pipeline.transform(tables, batch_snaps, details=True, timings=timings)
     batch_seconds = time.perf_counter() - started
 
     activity = tables["activities"]["lead_id"].value_counts()

@@ -86,22 +86,20 @@ def run_step(step: str, engine: str, leads: int, model_dir: str | None) -> dict:
                 snaps = _all_leads(tables)
                 started = time.perf_counter()
                 if client is None:
-                    pipeline.transform_with_details(tables, snaps)
+                    pipeline.transform(tables, snaps, details=True)
                 else:
-                    from leadscore.jobs.scaleout import transform_on_dask
+                    from leadscore.jobs.scaleout import DaskFeatures
 
-                    transform_on_dask(client, pipeline, tables, snaps)
+                    DaskFeatures(client).transform(pipeline, tables, snaps)
                 figures["rows"] = len(snaps)
             elif step == "train":
-                from training.health import fit_health
+                from models.health import HealthModel
 
                 rows = _training_rows(tables, leads)
                 features = _artifact(model_dir).pipeline.transform(tables, rows)
                 del tables
                 started = time.perf_counter()
-                fit_health(
-                    features, rows["won_within"].to_numpy(), rows["lead_id"].to_numpy(), progress=False, client=client
-                )
+                HealthModel().fit(features, rows["won_within"].to_numpy(), rows["lead_id"].to_numpy(), client=client)
                 figures["rows"] = len(rows)
         figures["seconds"] = time.perf_counter() - started
         if client is not None:

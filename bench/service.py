@@ -82,7 +82,7 @@ def tree_rss_mb(proc: subprocess.Popen) -> str:
     parts = []
     for process in [parent, *parent.children(recursive=True)]:
         command = " ".join(process.cmdline())
-        role = ("model worker" if "LeadModel" in command else "supervisor" if process is parent
+        role = ("model worker" if "ModelWorker" in command else "supervisor" if process is parent
                 else "HTTP worker")  # fmt: skip
         parts.append(f"{role} {process.memory_info().rss / 2**20:.0f}")
     return ", ".join(parts)
@@ -237,7 +237,7 @@ def batch_costs(artifact, data: Path) -> dict[str, float]:
         features = artifact.pipeline.transform(tables, snapshots)
         t1 = time.perf_counter()
         artifact.health.predict(features)
-        artifact.health.booster.predict(features[list(features.columns)], pred_contrib=True)
+        artifact.health.contributions(features)
         t2 = time.perf_counter()
         raw += t2 - t0
         model += t2 - t1

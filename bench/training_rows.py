@@ -25,12 +25,11 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=100_000, help="leads of the simulated export the rows come from")
     parser.add_argument("--out", default="bench/results/training_rows.md")
     args = parser.parse_args()
-    from training.health import NUM_ROUNDS, fit_health
-
     from features.contract import load_export
     from features.pipeline import FeaturePipeline
     from features.snapshots import make_snapshots
     from leadscore.tools.simulator import simulate
+    from models.health import NUM_ROUNDS, HealthModel
 
     data = Path(f"bench/.data/sim-{args.leads}-7")
     if not (data / "leads.parquet").exists():
@@ -47,7 +46,7 @@ def main() -> None:
     seconds = {}
     for n in (args.rows, 10 * args.rows):
         started = time.perf_counter()
-        fit_health(features.iloc[:n], y[:n], groups[:n], progress=False)
+        HealthModel().fit(features.iloc[:n], y[:n], groups[:n])
         seconds[n] = time.perf_counter() - started
     small, large = seconds[args.rows], seconds[10 * args.rows]
     ratio = large / small

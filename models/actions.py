@@ -24,9 +24,9 @@ from features.pipeline import FeaturePipeline, owner_history
 from models.health import HealthModel
 
 CLOSED = set(CLOSED_STAGE.values())
-# A rep worth moving a lead to: a win rate and a workload typical of the better half of the simulated
-# teams (docs/actions.md), with a record long enough to trust (10 closed deals).
-STRONG_REP_WIN_RATE, STRONG_REP_OPEN_LOAD, STRONG_REP_MIN_CLOSED = 0.25, 20.0, 10
+# An owner past this many open leads cannot follow them all (3x a workload typical of the simulated teams,
+# docs/actions.md); a rep's record is trusted from this many closed deals in the window.
+OVERLOADED, STRONG_REP_MIN_CLOSED = 60.0, 10
 _VARIANT = "\x1e"  # joins a lead id and a candidate number in the what-if tables
 
 
@@ -169,7 +169,7 @@ def _why_reassign(lead: Lead) -> str | None:
     rate, load = _f(lead, "owner_win_rate"), _f(lead, "owner_open_load")
     if lead.score < lead.nurture_below:
         return None
-    if load > 3 * STRONG_REP_OPEN_LOAD:
+    if load > OVERLOADED:
         return f"负责销售手上在跟{load:.0f}条线索，跟不过来"
     if rate < 0.05 and _f(lead, "owner_closed_deals") >= STRONG_REP_MIN_CLOSED:
         return f"负责销售近180天赢单率仅{rate:.0%}"
@@ -252,22 +252,24 @@ def propose(
 
 
 def strongest_rep(pipeline: FeaturePipeline, lead: Lead, as_of: pd.Timestamp) -> str | None:
-    """The rep with the best recent win rate among those with a record (STRONG_REP_MIN_CLOSED) and room
-    (open load at most STRONG_REP_OPEN_LOAD), in the training history as of `as_of`; not the lead's own."""
+    """The rep with the best recent win rate among those with a record (STRONG_REP_MIN_CLOSED deals closed in
+    the window) and room (open load at most the team's median), in the training history as of `as_of`; None
+    when no such rep wins more often than the lead's own owner."""
     reps = pd.Series(pipeline.history_["owner_id"].dropna().unique(), dtype=object)
     if reps.empty:
         return None
     figures = pipeline.owner_figures(
         reps, pd.Series([lead.features["industry"]] * len(reps), dtype=object), pd.Series([as_of] * len(reps))
     )
-    able = (figures["owner_closed_deals"] >= STRONG_REP_MIN_CLOSED) & (
-        figures["owner_open_load"] <= STRONG_REP_OPEN_LOAD
-    )
-    able &= (figures["owner_win_rate"] >= STRONG_REP_WIN_RATE).to_numpy()
+    load = figures["owner_open_load"]
+    able = (figures["owner_closed_deals"] >= STRONG_REP_MIN_CLOSED) & (load <= load.median())
     able &= (reps != lead.owner).to_numpy()
     if not able.any():
         return None
     best = figures.loc[able.to_numpy(), "owner_win_rate"].idxmax()
+    own_rate = lead.features["owner_win_rate"]
+    if pd.notna(own_rate) and figures.loc[best, "owner_win_rate"] <= own_rate:
+        return None
     return str(reps.iat[best])
 
 

@@ -26,7 +26,7 @@ def test_points_add_up_to_the_calibrated_health_score(scored) -> None:
     np.testing.assert_allclose(explained.score, 100 * artifact.health.predict(features), atol=1e-9)
     np.testing.assert_allclose(explained.base_score + explained.points.sum(axis=1), explained.score, atol=1e-9)
     # Signs survive the rescaling: a contribution that raises the log-odds raises the score.
-    raw = artifact.health.booster.predict(features[FEATURES], pred_contrib=True)[:, :-1]
+    raw, _ = artifact.health.contributions(features)
     assert (np.sign(explained.points.to_numpy()) == np.sign(raw)).all()
 
 
@@ -35,9 +35,9 @@ def test_lightgbm_contributions_equal_shaps_tree_explainer(scored) -> None:
 
     artifact, features = scored
     rows = features[FEATURES].iloc[:60]
-    ours = artifact.health.booster.predict(rows, pred_contrib=True)
-    theirs = shap.TreeExplainer(artifact.health.booster).shap_values(rows)
-    np.testing.assert_allclose(ours[:, :-1], theirs, atol=1e-6)
+    ours, _ = artifact.health.contributions(rows)
+    theirs = shap.TreeExplainer(artifact.health.booster_).shap_values(rows)
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
 def test_factors_fold_text_and_page_features_and_keep_the_total(scored) -> None:
