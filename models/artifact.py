@@ -54,6 +54,7 @@ class LeadArtifact:
     metrics: dict[str, float] = field(default_factory=dict)
     model_version: str = "unregistered"
     tiers: TierThresholds = field(default_factory=TierThresholds)
+    card: dict[str, Any] = field(default_factory=dict)  # how the health model was chosen (training/selection.py)
 
     @property
     def health(self) -> HealthModel:
@@ -77,6 +78,7 @@ class LeadArtifact:
             "models": sorted(self.models),
             "intent_labels": list(intent.labels) if intent is not None else None,
             "metrics": self.metrics,
+            "card": self.card,
             "sha256": hashlib.sha256((path / ARTIFACT_FILE).read_bytes()).hexdigest(),
         }
         (path / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2))
@@ -103,7 +105,10 @@ class LeadArtifact:
             content = pickle.loads(pickled)
         except (OSError, ValueError, EOFError, AttributeError, ImportError, pickle.UnpicklingError) as exc:
             raise ArtifactError(f"model artifact at {path} is missing or corrupt: {exc}") from exc
-        return cls(**content, code_revision=meta.get("code_revision", "unknown"), metrics=meta.get("metrics", {}))
+        return cls(
+            **content, code_revision=meta.get("code_revision", "unknown"), metrics=meta.get("metrics", {}),
+            card=meta.get("card", {}),
+        )  # fmt: skip
 
     def warm_up(self) -> LeadArtifact:
         """Load what the first request would otherwise wait for (jieba's dictionaries, the owner index)."""

@@ -238,12 +238,29 @@ class Limits(BaseModel):
     max_request_bytes: int
 
 
+class HealthModelCard(BaseModel):
+    """How the served health model was chosen: by time-split cross-validation inside the training export."""
+
+    model_config = ConfigDict(extra="allow")
+    family: str = Field(description="the scorer served, e.g. lightgbm(n_features=40) or logistic(C=0.1)")
+    chosen: str = Field(description="the candidate's key")
+    fold_auc: float | None = Field(None, description="its mean AUC over the time-split folds")
+    runner_up: str | None = None
+    margin_over_runner_up: float | None = None
+    best_baseline: str | None = Field(None, description="the customer's best baseline on the same folds")
+    margin_over_best_baseline: float | None = None
+    lightgbm_fold_auc: float | None = None
+    note: str = Field(description="how LightGBM alone fared against the best baseline")
+    candidates: dict[str, float] = Field(default_factory=dict, description="candidate -> mean fold AUC")
+
+
 class Metadata(BaseModel):
     model_version: str
     registry_version: str
     feature_set_version: str
     code_revision: str
     models: dict[str, bool] = Field(description="model name -> carried by the served artifact")
+    health_model: HealthModelCard | None = Field(None, description="absent for a model trained before selection")
     evaluation: dict[str, float] = Field(description="the time-held-out figures of the served model")
     tiers: dict[str, float]
     intent_labels: list[str] | None

@@ -110,6 +110,7 @@ class ModelWorker:
             "feature_set_version": artifact.feature_set_version,
             "code_revision": artifact.code_revision,
             "models": artifact.describe_models(),
+            "health_model": artifact.card or None,
             "evaluation": artifact.metrics,
             "tiers": {"战略级": tiers.strategic, "重点跟进": tiers.focus, "培育中": tiers.nurture},
             "intent_labels": list(intent.labels) if intent is not None else None,

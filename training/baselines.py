@@ -2,11 +2,14 @@
 
 - rule formula: the seeds' hand score (industry potential + purchase activity + budget match, 0-100),
   mapped to the four tiers a sales team would use; ranked by tier, as a team would work it.
-- naive Bayes: Odoo's predictive lead scoring (frequency tables of won / not won per field value,
-  combined under independence): sklearn's CategoricalNB on the same fields Odoo reads.
+- naive Bayes: Odoo-style frequency tables of won / not won per field value, combined under
+  independence (models/health.py `NaiveBayesScorer`, sklearn's CategoricalNB on the fields Odoo reads).
 - logistic regression: the fields a CRM export carries as they are (profile, recorded stage, counts of
-  visits and follow-ups), imputed, scaled, categories one-hot: what a customer's analyst would fit.
-  The same model on all of our features is reported beside it, to separate features from LightGBM.
+  visits and follow-ups), imputed, scaled, categories one-hot: what a customer's analyst would fit
+  (models/health.py `LinearScorer` on CRM_FIELDS). The same model on all of our features is reported
+  beside it, to separate features from LightGBM.
+The two learned ones are scorers of the health model's families, so model selection (training/selection.py)
+judges them as candidates and serves one if it wins.
 Each is an sklearn-style object with `fit(features, y)` and `predict_proba(features) -> P(won)`.
 """
 
@@ -14,14 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import CategoricalNB
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.base import clone
 
-from features.catalogue import CATEGORICAL, FEATURES
+from models.health import LinearScorer, NaiveBayesScorer
 
 RULE_TIERS = (60.0, 35.0, 15.0)  # the seeds' tier cut points on the 0-100 rule score
 
@@ -57,35 +55,6 @@ class RuleFormula:
         return np.select([score >= RULE_TIERS[0], score >= RULE_TIERS[1], score >= RULE_TIERS[2]], [1.0, 2 / 3, 1 / 3])
 
 
-# The fields Odoo's predictive lead scoring reads, mapped to ours (numbers bucketed into levels).
-NAIVE_BAYES_FIELDS = ["channel", "industry", "customer_type", "province", "recorded_stage", "has_email", "has_phone"]
-
-
-def _naive_bayes_levels(features: pd.DataFrame) -> pd.DataFrame:
-    out = features[NAIVE_BAYES_FIELDS].astype(object)
-    out["budget"] = pd.cut(features["budget_cny"], [-1, 1e5, 5e5, 2e6, np.inf]).astype(object)
-    out["size"] = pd.cut(features["company_size"], [-1, 20, 100, 1000, np.inf]).astype(object)
-    return out.where(out.notna(), "∅").astype(str)
-
-
-class NaiveBayesFrequency:
-    def fit(self, features: pd.DataFrame, y: np.ndarray) -> NaiveBayesFrequency:
-        # Unseen values get their own code; CategoricalNB's min_categories leaves room for it.
-        self.encoder_ = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-        codes = self.encoder_.fit_transform(_naive_bayes_levels(features)) + 1
-        self.model_ = CategoricalNB(alpha=1.0, min_categories=[len(c) + 1 for c in self.encoder_.categories_])
-        self.model_.fit(codes, y)
-        return self
-
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        codes = self.encoder_.transform(_naive_bayes_levels(features)) + 1
-        return self.model_.predict_proba(codes)[:, 1]
-
-
-def _as_object(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype(object).where(frame.notna(), "∅")
-
-
 # The CRM's own fields, before any of our feature engineering.
 CRM_FIELDS = [
     "days_since_created", "company_size", "budget_cny", "has_email", "has_phone", "has_company_name",
@@ -94,44 +63,28 @@ CRM_FIELDS = [
 ]  # fmt: skip
 
 
-class LogisticBaseline:
-    def __init__(self, columns: list[str] | None = None) -> None:
-        self.columns = columns or CRM_FIELDS
+class ScorerBaseline:
+    """A scorer of models/health.py as a baseline (so a baseline that wins model selection can be served as
+    it was judged): its probability is the sigmoid of its log-odds."""
 
-    def fit(self, features: pd.DataFrame, y: np.ndarray) -> LogisticBaseline:
-        categorical = [c for c in self.columns if c in CATEGORICAL]
-        numeric = [c for c in self.columns if c not in CATEGORICAL]
-        columns = ColumnTransformer(
-            [
-                (
-                    "numbers",
-                    make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
-                    numeric,
-                ),
-                (
-                    "categories",
-                    make_pipeline(
-                        FunctionTransformer(_as_object), OneHotEncoder(handle_unknown="ignore", min_frequency=20)
-                    ),
-                    categorical,
-                ),
-            ]
-        )
-        self.model_ = make_pipeline(columns, LogisticRegression(C=0.1, max_iter=2000))
-        self.model_.fit(features[self.columns], y)
+    def __init__(self, scorer) -> None:
+        self.scorer = scorer
+
+    def fit(self, features: pd.DataFrame, y: np.ndarray) -> ScorerBaseline:
+        self.scorer_ = clone(self.scorer).fit(features, y)
         return self
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict_proba(features[self.columns])[:, 1]
+        return 1.0 / (1.0 + np.exp(-self.scorer_.margin(features)))
 
 
 BASELINES = {
     "规则公式 rule formula": RuleFormula,
-    "朴素贝叶斯 naive Bayes (Odoo)": NaiveBayesFrequency,
-    "逻辑回归 logistic regression": LogisticBaseline,
+    "朴素贝叶斯 naive Bayes (Odoo)": lambda: ScorerBaseline(NaiveBayesScorer()),
+    "逻辑回归 logistic regression": lambda: ScorerBaseline(LinearScorer(columns=CRM_FIELDS)),
 }
 # Not a customer's baseline: our features in a linear model, to show what LightGBM adds.
-ABLATIONS = {"逻辑回归+全部特征 logistic, all features": lambda: LogisticBaseline(FEATURES)}
+ABLATIONS = {"逻辑回归+全部特征 logistic, all features": lambda: ScorerBaseline(LinearScorer())}
 
 
 def fit_baselines(features: pd.DataFrame, y: np.ndarray, ablations: bool = True) -> dict[str, object]:

@@ -13,6 +13,7 @@ from models.artifact import LeadArtifact
 from training.metrics import expected_calibration_error
 
 MIN_UNSEEN = 200  # holdout snapshots of leads the champion never saw, for a fair head-to-head
+BASELINE_NOISE = 0.005  # AUC: a candidate this close to a baseline is not worse than it (issue 16's bar)
 
 
 @dataclass
@@ -35,8 +36,13 @@ def publish_gate(
     snapshots: pd.DataFrame,
 ) -> GateDecision:
     """`scores`: the candidate's and the baselines' predictions on the holdout `snapshots`; the champion
-    (if any) scores the same snapshots through its own pipeline. Ties go to the champion: a retrain that is
-    no better does not move what users see."""
+    (if any) scores the same snapshots through its own pipeline.
+
+    With a champion, the candidate is promoted only if it beats the champion (ties go to the champion: a
+    retrain that is no better does not move what users see) and is behind no baseline by more than
+    BASELINE_NOISE. Without one, the candidate is published whatever the comparison says: model selection
+    already chose it as the best on time-split folds, the customer's baselines among the candidates, and a
+    first training must end with a servable model; the reasons then say what a gate would have refused."""
     figures = {f"auc {name}": float(roc_auc_score(y, p)) for name, p in scores.items()}
     ours = figures[f"auc {candidate}"]
     figures["ece candidate"] = expected_calibration_error(scores[candidate], y)
@@ -45,13 +51,17 @@ def publish_gate(
         if name == candidate:
             continue
         auc = figures[f"auc {name}"]
-        beats = ours > auc
-        failed |= not beats
-        reasons.append(f"{'胜过' if beats else '未胜过'}基准 {name}: AUC {ours:.4f} vs {auc:.4f}")
+        verdict = "胜过" if ours > auc else "噪声内持平" if ours >= auc - BASELINE_NOISE else "未胜过"
+        failed |= verdict == "未胜过"
+        reasons.append(f"{verdict}基准 {name}: AUC {ours:.4f} vs {auc:.4f}")
     if champion is None:
-        reasons.append("尚无冠军模型 (no champion yet)")
-    else:
-        failed |= not _beats_champion(y, scores[candidate], champion, tables, snapshots, figures, reasons)
+        if failed:
+            reasons.append("尚无冠军模型：首次训练照样发布，门槛本会拒绝它 (no champion yet: published anyway, "
+                           "a gate would have refused it for the baseline above)")  # fmt: skip
+        else:
+            reasons.append("尚无冠军模型 (no champion yet)")
+        return GateDecision(True, "promoted (first model)", reasons, figures)
+    failed |= not _beats_champion(y, scores[candidate], champion, tables, snapshots, figures, reasons)
     return GateDecision(not failed, "kept champion" if failed else "promoted", reasons, figures)
 
 

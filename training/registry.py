@@ -91,6 +91,9 @@ def log_and_register(
         mlflow.log_metrics(result.metrics)
         mlflow.set_tags({"gate.decision": gate.decision, "gate.promote": str(gate.promote)})
         mlflow.log_dict(gate.as_dict(), "gate.json")
+        if card := result.artifact.card:  # how the health model was chosen (training/selection.py)
+            mlflow.log_dict(card, "selection.json")
+            mlflow.set_tag("health.family", card["family"])
         audit = result.evaluation.get("audit")
         if audit is not None:
             mlflow.log_text(audit.to_csv(index=False), "leakage_audit.csv")

@@ -391,11 +391,25 @@ def build_report(evaluation: dict[str, Any], out_dir: Path) -> Report:
     if gate := evaluation.get("gate"):
         decision = str(gate.get("decision", ""))
         section = _section("上线决定 Promotion decision")
-        cls = "promoted" if decision == "promoted" else "kept"
+        cls = "promoted" if decision.startswith("promoted") else "kept"
         section["paragraphs"].append({"text": f"决定 decision：{decision}", "cls": cls})
         section["bullets"] = [str(r) for r in gate.get("reasons", [])]
         if gate.get("figures"):
             section["tables"] = _metric_tables(gate["figures"], "依据 figures")
+        sections.append(section)
+
+    if (selection := evaluation.get("selection")) is not None:
+        card = selection["card"]
+        section = _section("模型选择 Model selection (训练数据内的时间切分交叉验证)")
+        section["paragraphs"].append({"text": f"上线模型 served: {card['family']}", "cls": "promoted"})
+        section["bullets"] = [str(card["note"])]
+        if "margin_over_best_baseline" in card:
+            section["bullets"].append(
+                f"比最好的客户基准高 {card['margin_over_best_baseline']:+.4f} 折内AUC；比第二名高 "
+                f"{card['margin_over_runner_up']:+.4f} ({card['folds']} 个时间折，评估行数 {card['fold_rows']})"
+            )
+        if len(selection["table"]):
+            section["tables"].append(_table(selection["table"]))
         sections.append(section)
 
     if (health := evaluation.get("health")) is not None:

@@ -33,6 +33,7 @@ from training.audit import leakage_audit
 from training.baselines import BASELINES, fit_baselines
 from training.closedate import AalenJohansen, OpenIsNotWon, evaluate_closedate
 from training.metrics import binary_metrics, compare_models
+from training.selection import Selection, select_health_model
 from training.split import time_split
 from training.stage import stage_labels
 
@@ -72,6 +73,7 @@ class Fitted:
     features: pd.DataFrame  # with the detail columns
     audit: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
+    selection: Selection | None = None  # the health model's, when this pass chose it
 
 
 @dataclass
@@ -125,10 +127,14 @@ def fit_all(
     progress: bool = True,
     description: str = "training",
     engine: FeatureEngine | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
 ) -> Fitted:
-    """The pipeline and every model of the registry on `snapshots`, knowing only outcomes up to `until`."""
+    """The pipeline and every model of the registry on `snapshots`, knowing only outcomes up to `until`.
+    `params`: hyperparameters per model; without the health model's, model selection chooses them on
+    time-split folds of these snapshots (training/selection.py)."""
     engine = engine or LocalFeatures()
-    steps = ["features", "leakage audit", "stage labels", *(m.name for m in MODELS)]
+    params = dict(params or {})
+    steps = ["features", "leakage audit", "stage labels", "model selection", *(m.name for m in MODELS)]
     clock = _Stopwatch(description, progress, steps)
     durations, events = snapshot_outcomes(tables, snapshots, until=until)
     y90 = won_within(durations, events).astype(int)
@@ -149,9 +155,15 @@ def fit_all(
         intent_texts=intent.texts if intent else None,
         intent_labels=intent.labels if intent else None,
         intent_label_set=intent.label_set if intent else None,
+        params=params,
         client=engine.client,
     )
     clock.lap("stage labels")
+    selection = None
+    if "health" not in params:
+        selection = select_health_model(features[FEATURES], y90, snapshots["as_of"], matured)
+        params["health"] = {"scorer": selection.scorer}
+    clock.lap("model selection")
     fitted: dict[str, LeadModel] = {}
     for model in MODELS:
         if intent is not None and model.name == intent.model.name:
@@ -160,7 +172,7 @@ def fit_all(
             fitted[model.name] = made
         clock.lap(model.name)
     artifact = LeadArtifact(pipeline, fitted, code_revision=code_revision())
-    return Fitted(artifact, features, audit, clock.seconds)
+    return Fitted(artifact, features, audit, clock.seconds, selection)
 
 
 class _Stopwatch:
@@ -252,14 +264,20 @@ def train_models(
             "confusion": pd.DataFrame(intent.metrics["confusion"]).T,
         }
 
-    if refit:
-        served = fit_all(tables, snapshots, export_time(tables), intent, progress, "served pass (all history)", engine)
+    if refit:  # the same recipe, the model chosen in the evaluation pass, refitted on all history
+        chosen = {"health": candidate.artifact.models["health"].get_params(deep=False)}
+        served = fit_all(
+            tables, snapshots, export_time(tables), intent, progress, "served pass (all history)", engine, chosen
+        )
     else:
         served = candidate
+    evaluation["selection"] = {"card": candidate.selection.card(), "table": candidate.selection.table()}
     metrics = flat_metrics(evaluation)
     metrics |= {"train_snapshots": float(len(train)), "test_snapshots": float(len(test))}
     metrics |= {"audit_flagged": float(candidate.audit["flagged"].sum())}
+    metrics |= {f"selection_auc_{name}": candidate.selection.mean(name) for name in candidate.selection.fold_auc}
     served.artifact.metrics = metrics
+    served.artifact.card = evaluation["selection"]["card"]
     metrics |= {f"seconds_{k.replace(' ', '_')}": v for k, v in candidate.seconds.items()}
     params = {**PARAMS, "cutoff": cutoff.isoformat(), "refit_on_all_history": refit}
     params["served_snapshots"] = len(snapshots) if refit else len(train)

@@ -80,6 +80,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     run_id, version = log_and_register(result, settings, str(Path(args.data).resolve()), gate)
     print("metrics (time-held-out): " + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()))
+    card = result.artifact.card
+    if card:
+        print(f"model selection: {card['family']} served; {card['note']}")
     print(f"publish gate: {gate.decision}")
     for reason in gate.reasons:
         print(f"  {reason}")

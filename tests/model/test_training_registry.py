@@ -86,7 +86,7 @@ def test_mlflow_holds_run_metrics_and_champion(trained) -> None:
     assert run.data.params["feature_set_version"] == trained["result"].artifact.feature_set_version
     champion = client.get_model_version_by_alias(settings.model_name, CHAMPION)
     assert str(champion.version) == trained["version"] and champion.run_id == trained["run_id"]
-    assert run.data.tags["gate.decision"] == "promoted"
+    assert run.data.tags["gate.decision"] == "promoted (first model)"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"gate.json", "leakage_audit.csv", "report"} <= artifacts, artifacts
     report = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
