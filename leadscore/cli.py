@@ -18,14 +18,14 @@ DEFAULT_PORT = 3000
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from leadscore.simulator import simulate
-    from leadscore.simulator.realism import out_of_range, realism_figures
+    from leadscore.simulator.realism import out_of_range, ranges_for, realism_figures
 
     started = time.perf_counter()
     summary = simulate(args.leads, args.seed, args.out, story=args.story, table_format=args.format)
     print(f"wrote {summary.out_dir} in {time.perf_counter() - started:.1f}s: " + json.dumps(summary.counts))
     figures = realism_figures(args.out)
     print("realism: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
-    for name, (value, bounds) in out_of_range(figures).items():
+    for name, (value, bounds) in out_of_range(figures, ranges_for(args.out)).items():
         print(f"warning: {name} = {value:.3f} is outside its documented range {bounds}")
     return 0
 

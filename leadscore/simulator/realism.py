@@ -19,6 +19,16 @@ REALISM_RANGES = {
     "form_text_empty_share": (0.05, 0.25),
     "oracle_auc_90d": (0.75, 0.95),
 }
+# Other stories: the oracle reads rep skill and load too, and some stories give them much weight, so its AUC
+# may reach higher (measured 0.91-0.96 over seeds 26-45); every other range is the classic one.
+STORY_RANGES = {**REALISM_RANGES, "oracle_auc_90d": (0.75, 0.97)}
+
+
+def ranges_for(data_dir: str | Path) -> dict[str, tuple[float, float]]:
+    """The documented ranges for a simulated export: the classic ones, or the story ones (truth/story.json)."""
+    story = Path(data_dir) / "truth" / "story.json"
+    name = json.loads(story.read_text())["name"] if story.exists() else "classic"
+    return REALISM_RANGES if name == "classic" else STORY_RANGES
 
 
 def _read(path: Path, name: str) -> pd.DataFrame:
@@ -71,11 +81,13 @@ def realism_figures(data_dir: str | Path) -> dict[str, float]:
     }
 
 
-def out_of_range(figures: dict[str, float]) -> dict[str, tuple[float, tuple[float, float]]]:
-    """The figures that fall outside their documented range."""
+def out_of_range(
+    figures: dict[str, float], ranges: dict[str, tuple[float, float]] = REALISM_RANGES
+) -> dict[str, tuple[float, tuple[float, float]]]:
+    """The figures that fall outside their documented range (`ranges_for` a world's story)."""
     return {
         name: (figures[name], bounds)
-        for name, bounds in REALISM_RANGES.items()
+        for name, bounds in ranges.items()
         if not (bounds[0] <= figures[name] <= bounds[1])
     }
 
