@@ -23,6 +23,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary = simulate(args.leads, args.seed, args.out, story=args.story, table_format=args.format)
     print(f"wrote {summary.out_dir} in {time.perf_counter() - started:.1f}s: " + json.dumps(summary.counts))
+    story = json.loads((Path(args.out) / "truth" / "story.json").read_text())["name"]
+    print(f"story: {story} (truth/story.json; docs/simulator.md)")
     figures = realism_figures(args.out)
     print("realism: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
     for name, (value, bounds) in out_of_range(figures, ranges_for(args.out)).items():

@@ -51,20 +51,22 @@ def _route(world_dir: Path, lead_ids: np.ndarray, start: pd.Timestamp, policy: P
 
 
 def _oracle_policy(world_dir: Path, lead_ids: np.ndarray, rep_ids: list[str]) -> Policy:
-    """Best rep by true probability; P depends on load only above capacity, so a table at capacity x 1, 1.5, 2
-    (and 0) interpolated in the load is exact at those points."""
+    """Best rep by true probability at its current load; ties (junk leads no rep can win) go to the least loaded.
+    P depends on load only above capacity, so a table at 0 and capacity x 1, 1.5, 2, 3 is interpolated in the
+    load (linearly extrapolated past 3x)."""
     capacity = load_world(world_dir).story.capacity
-    levels = np.array([0.0, capacity, 1.5 * capacity, 2.0 * capacity])
-    table = win_probability_table(world_dir, lead_ids, levels, replicates=48, seed=1)
+    levels = np.array([0.0, 1.0, 1.5, 2.0, 3.0]) * capacity
+    table = win_probability_table(world_dir, lead_ids, levels, replicates=32, seed=1)
     grid = table.set_index(["lead_id", "rep_id", "load"])["p_won_90"].unstack("load")[levels]
 
     def route(lead: str, _t: float, loads: np.ndarray) -> str:
         rows = grid.loc[lead].loc[rep_ids].to_numpy()
-        p = np.array(
-            [np.interp(max(load, capacity), levels[1:], row[1:]) for row, load in zip(rows, loads, strict=True)]
-        )
+        slope = (rows[:, 4] - rows[:, 3]) / capacity
+        p = np.array([np.interp(load, levels[1:], row[1:]) for row, load in zip(rows, loads, strict=True)])
         p = np.where(loads <= capacity, rows[:, 0], p)
-        return rep_ids[int(np.argmax(p))]
+        p = np.where(loads > levels[-1], np.maximum(rows[:, 4] + slope * (loads - levels[-1]), 0.0), p)
+        best = np.flatnonzero(p >= p.max() - 1e-12)
+        return rep_ids[int(best[np.argmin(loads[best])])]
 
     return route
 
@@ -127,7 +129,7 @@ def main() -> None:
         f"`python -m bench.experiments.routing_truth --leads {args.leads} --seeds {' '.join(map(str, args.seeds))}"
         f"{' --story ' + args.story if args.story else ''}`: {total:.0f} s in all (with any simulation that had to "
         "run). True P(won within 90 days of creation) from `true_win_probability`, 200 roll-outs per lead, mean "
-        "over the routed leads; the oracle's table uses other random numbers (48 roll-outs).",
+        "over the routed leads; the oracle's table uses other random numbers (32 roll-outs).",
         "",
         "| policy | " + " | ".join(table.columns) + " | mean | worst |",
         "|---|" + "---|" * (len(table.columns) + 2),
