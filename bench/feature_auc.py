@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     data = Path(f"bench/.data/sim-{args.leads}-{args.seed}")
     if not (data / "leads.parquet").exists():
-        simulate(args.leads, args.seed, data)
+        simulate(args.leads, args.seed, data, story="classic")
     tables = load_export(data).tables
     snapshots = make_snapshots(tables)
     split = time_split(tables, snapshots)

@@ -33,7 +33,7 @@ def main() -> None:
 
     data = Path(args.data or f"bench/.data/sim-{args.leads}-{args.seed}")
     if not (data / "leads.parquet").exists() and not (data / "leads.csv").exists():
-        simulate(args.leads, args.seed, data)
+        simulate(args.leads, args.seed, data, story="classic")
     tables = load_export(data).tables
     labels = data / "labels" / "intent.csv"
     started = time.perf_counter()

@@ -33,7 +33,7 @@ def main() -> None:
 
     data = Path(f"bench/.data/sim-{args.leads}-7")
     if not (data / "leads.parquet").exists():
-        simulate(args.leads, 7, data)
+        simulate(args.leads, 7, data, story="classic")
     tables = load_export(data).tables
     snaps = make_snapshots(tables)
     snaps = snaps[snaps["matured"]]

@@ -28,7 +28,7 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from leadscore.tools.simulator import simulate
 
     out = tmp_path_factory.mktemp("sim") / "export"
-    simulate(6000, 11, out, progress=False)
+    simulate(6000, 11, out, story="classic", progress=False)
     return out
 
 

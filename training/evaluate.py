@@ -25,6 +25,7 @@ from training.metrics import expected_calibration_error
 from training.next_actions import evaluate_next_actions
 from training.oracle import compare_with_oracle
 from training.report import build_report
+from training.selection import judge_candidates
 from training.split import time_split
 from training.train import CLOSEDATE_NAME, fit_baseline_models, flat_metrics, holdout_report, score_holdout
 
@@ -42,7 +43,14 @@ def evaluate_artifact(artifact: LeadArtifact, data_dir: str | Path) -> dict[str,
     health_baselines, closedate_baselines = fit_baseline_models(tables, train, x_train, cutoff)
     holdout = score_holdout(artifact, health_baselines, test, x_test)
     evaluation = holdout_report(artifact, holdout, closedate_baselines, tables, test, x_test)
+    fit_rows = train["matured"].to_numpy()
+    judged = judge_candidates(
+        x_train[fit_rows], train.loc[fit_rows, "won_within"].to_numpy(int), holdout.features, holdout.y
+    )
+    evaluation["selection"] = {"card": artifact.card or {"family": artifact.health.family, "note": ""},
+                               "table": judged, "title": "每个候选模型在本数据上 every candidate on this export"}  # fmt: skip
     metrics = flat_metrics(evaluation)
+    metrics |= {f"candidate_auc_{row.key}": row.auc for row in judged.itertuples()}
     # Calibration over every matured snapshot (all lead ages, the largest sample), beside the later period's.
     everything = pd.concat(
         [x_train[train["matured"].to_numpy()], x_test.loc[test["matured"].to_numpy(), x_train.columns]]

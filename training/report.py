@@ -400,9 +400,9 @@ def build_report(evaluation: dict[str, Any], out_dir: Path) -> Report:
 
     if (selection := evaluation.get("selection")) is not None:
         card = selection["card"]
-        section = _section("模型选择 Model selection (训练数据内的时间切分交叉验证)")
+        section = _section(selection.get("title", "模型选择 Model selection (训练数据内的时间切分交叉验证)"))
         section["paragraphs"].append({"text": f"上线模型 served: {card['family']}", "cls": "promoted"})
-        section["bullets"] = [str(card["note"])]
+        section["bullets"] = [str(card["note"])] if card.get("note") else []
         if "margin_over_best_baseline" in card:
             section["bullets"].append(
                 f"比最好的客户基准高 {card['margin_over_best_baseline']:+.4f} 折内AUC；比第二名高 "

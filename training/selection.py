@@ -156,3 +156,17 @@ def select_health_model(
     servable = [name for name in fold_auc if name != RULE]
     chosen = max(servable, key=lambda name: (np.nanmean(fold_auc[name]), -len(describe(specs[name]))))
     return Selection(chosen, specs[chosen], fold_auc, [int(j.sum()) for _, j in folds])
+
+
+def judge_candidates(
+    x_fit: pd.DataFrame, y_fit: np.ndarray, x_judged: pd.DataFrame, y_judged: np.ndarray
+) -> pd.DataFrame:
+    """Every candidate fitted on one period and its AUC on a later one: what `leadscore evaluate` shows per
+    candidate on an export the served model never saw."""
+    rows = []
+    for name, spec in candidates().items():
+        margin = clone(spec).fit(x_fit, y_fit).margin(x_judged)
+        rows.append({"candidate": LABELS[name], "key": name, "auc": _auc(np.asarray(y_judged, int), margin)})
+    rule = RuleFormula().fit(x_fit, y_fit).score(x_judged)
+    rows.append({"candidate": LABELS[RULE], "key": RULE, "auc": _auc(np.asarray(y_judged, int), rule)})
+    return pd.DataFrame(rows).sort_values("auc", ascending=False, ignore_index=True)

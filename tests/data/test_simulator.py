@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,22 +12,178 @@ import pandas as pd
 import pytest
 
 from features.contract import load_export
+from leadscore.tools.cli import main
 from leadscore.tools.simulator import simulate
-from leadscore.tools.simulator.realism import REALISM_RANGES, realism_figures
+from leadscore.tools.simulator.assignment import load_world, true_win_probability
+from leadscore.tools.simulator.realism import (
+    REALISM_RANGES,
+    out_of_range,
+    ranges_for,
+    realism_figures,
+    signal_family_auc,
+    won_within,
+)
+from leadscore.tools.simulator.simulate import DAY
+from leadscore.tools.simulator.story import FAMILIES, draw, preset, resolve
 
 TABLE_NAMES = ["leads", "web_events", "activities", "stage_changes", "outcomes"]
+# Content hashes of simulate(400, 5) before stories existed (commit a443834): the classic story must keep them.
+CLASSIC_400_5 = {
+    "leads": "83a77cc26fa1f1d6",
+    "web_events": "9754c2f9d5278dad",
+    "activities": "2ef3bbd102366787",
+    "stage_changes": "6d1e02f854e78315",
+    "outcomes": "af2801beaafc2322",
+}
+
+
+def _content_hash(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
 
 
 def test_same_seed_gives_identical_export_and_truth(tmp_path: Path) -> None:
-    simulate(400, 5, tmp_path / "a", progress=False)
-    simulate(400, 5, tmp_path / "b", progress=False)
-    simulate(400, 6, tmp_path / "c", progress=False)
-    for name in TABLE_NAMES + ["truth/snapshots", "truth/counterfactuals", "truth/leads"]:
+    simulate(400, 5, tmp_path / "a", progress=False, oracle_replicates=30)
+    simulate(400, 5, tmp_path / "b", progress=False, oracle_replicates=30)
+    simulate(400, 6, tmp_path / "c", progress=False, oracle_replicates=30)
+    for name in TABLE_NAMES + ["truth/snapshots", "truth/counterfactuals", "truth/leads", "truth/reps"]:
         a = pd.read_parquet(tmp_path / "a" / f"{name}.parquet")
         pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "b" / f"{name}.parquet"))
     a = pd.read_parquet(tmp_path / "a" / "leads.parquet")
     c = pd.read_parquet(tmp_path / "c" / "leads.parquet")
     assert not a["form_text"].equals(c["form_text"])
+    # The default story is drawn from the seed, recorded, and replays from its story.json.
+    story = json.loads((tmp_path / "a" / "truth" / "story.json").read_text())
+    assert story["name"] == "random-5" and story["seed"] == 5
+    assert json.loads((tmp_path / "c" / "truth" / "story.json").read_text())["name"] == "random-6"
+    simulate(
+        400, 5, tmp_path / "d", story=tmp_path / "a" / "truth" / "story.json", progress=False, oracle_replicates=30
+    )
+    for name in TABLE_NAMES:
+        a = pd.read_parquet(tmp_path / "a" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "d" / f"{name}.parquet"))
+
+
+def test_classic_story_keeps_the_classic_export(tmp_path: Path) -> None:
+    simulate(400, 5, tmp_path / "w", story="classic", progress=False, oracle_replicates=10)  # oracle: own stream
+    hashes = {name: _content_hash(pd.read_parquet(tmp_path / "w" / f"{name}.parquet")) for name in TABLE_NAMES}
+    assert hashes == CLASSIC_400_5
+    story = json.loads((tmp_path / "w" / "truth" / "story.json").read_text())
+    assert story["name"] == "classic" and story["market_offset"] == -0.8 and story["load_penalty"] == 0.0
+
+
+def test_stories_are_drawn_from_the_seed_and_presets_are_fixed() -> None:
+    assert draw(21) == draw(21) and draw(21) != draw(22)
+    assert resolve(None, 21) == draw(21) and resolve("random", 21) == draw(21)
+    assert resolve("notes", 3) == resolve("notes", 4) == preset("notes")
+    stories = [draw(seed) for seed in range(21, 41)]
+    # Random draws really vary the functional forms, not only effect sizes.
+    assert {s.size_form for s in stories} == {"log", "sweet_spot"}
+    assert {s.budget_form for s in stories} == {"distance", "threshold"}
+    assert any(len(s.budget_industries) < 6 for s in stories) and any(len(s.budget_industries) == 6 for s in stories)
+    assert any(np.abs(s.channel_customer_effect).max() > 0 for s in stories)
+    assert len({round(s.load_penalty, 3) for s in stories}) > 10 and min(s.skill_region_sd for s in stories) > 0
+    with pytest.raises(ValueError, match="unknown story 'bogus'"):
+        resolve("bogus", 1)
+
+
+def test_cli_rejects_an_unknown_story_with_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["simulate", "--leads", "100", "--out", str(tmp_path / "x"), "--story", "bogus"]) == 2
+    assert "unknown story 'bogus'" in capsys.readouterr().err
+
+
+STORY_LEADS = 3000
+
+
+@pytest.fixture(scope="module")
+def story_worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One 3,000-lead world per non-classic preset (seed 23), with a small oracle to stay fast."""
+    root = tmp_path_factory.mktemp("stories")
+    for name in FAMILIES:
+        simulate(STORY_LEADS, 23, root / name, story=name, progress=False, n_snapshots=300, oracle_replicates=30)
+    return {name: root / name for name in FAMILIES}
+
+
+def test_every_preset_stays_within_the_realism_ranges(story_worlds: dict[str, Path]) -> None:
+    outside = {name: out_of_range(realism_figures(path), ranges_for(path)) for name, path in story_worlds.items()}
+    assert not any(outside.values()), outside
+
+
+def test_the_family_that_carries_the_outcome_changes_with_the_story(story_worlds: dict[str, Path]) -> None:
+    auc = pd.DataFrame({name: signal_family_auc(path) for name, path in story_worlds.items()})  # family x story
+    print(auc.round(3))
+    for story in FAMILIES:
+        # Within a story, its own family's signal ranks first; across stories, it is strongest in its own.
+        assert auc[story].idxmax() == story, auc[story]
+        assert auc.loc[story].idxmax() == story, auc.loc[story]
+    assert (auc.to_numpy().diagonal() > 0.65).all()
+
+
+def test_story_json_and_hidden_rep_skills_are_in_truth(story_worlds: dict[str, Path]) -> None:
+    path = story_worlds["rep"]
+    story = json.loads((path / "truth" / "story.json").read_text())
+    assert story["name"] == "rep" and set(story["variance"]) >= set(FAMILIES) | {"intent", "noise", "total"}
+    assert max(story["variance"], key=lambda k: story["variance"][k] if k in FAMILIES else -1) == "rep"
+    reps = pd.read_parquet(path / "truth" / "reps.parquet").set_index("rep_id")
+    truth = pd.read_parquet(path / "truth" / "leads.parquet")
+    leads = pd.read_parquet(path / "leads.parquet").set_index("lead_id").loc[truth["lead_id"]]
+    industry = reps.filter(like="skill_industry:")
+    region = reps.filter(like="skill_region:")
+    assert industry.shape[1] == 6 and region.shape[1] == 14
+    assert industry.std().min() > 0.1 and region.std().min() > 0.1, "skills differ between reps"
+    owned = leads["owner_id"].notna().to_numpy()
+    owner = leads["owner_id"].to_numpy()[owned]
+    expected = (
+        industry.to_numpy()[
+            reps.index.get_indexer(owner),
+            industry.columns.get_indexer("skill_industry:" + truth["true_industry"][owned]),
+        ]
+        + region.to_numpy()[
+            reps.index.get_indexer(owner), region.columns.get_indexer("skill_region:" + truth["true_city"][owned])
+        ]
+    )
+    np.testing.assert_allclose(truth["rep_skill"].to_numpy()[owned], expected)
+    assert (truth["owner_load"] >= 0).all() and truth["owner_load"].max() > story["capacity"], "some reps overloaded"
+
+
+def test_true_win_probability_agrees_with_the_simulated_outcomes(story_worlds: dict[str, Path]) -> None:
+    path = story_worlds["rep"]
+    w = load_world(path)
+    leads = pd.read_parquet(path / "leads.parquet")
+    outcomes = pd.read_parquet(path / "outcomes.parquet")
+    created_day = (w.leads.loc[leads["lead_id"], "created_t"].to_numpy() // DAY).astype(int)
+    sample = leads[leads["owner_id"].notna().to_numpy() & (created_day <= 365 - 91)]
+    p = true_win_probability(
+        path, sample["lead_id"], sample["owner_id"], w.leads.loc[sample["lead_id"], "owner_load"], replicates=60
+    )
+    # The world's own outcome: won before the end of the 90th day counted from the creation day.
+    observed = won_within(outcomes, sample["lead_id"], pd.to_datetime(sample["created_at"]).dt.floor("D"), 90)
+    se = np.sqrt(p.mean() * (1 - p.mean()) / len(p))
+    assert abs(p.mean() - observed.mean()) < 3 * se + 0.005, (p.mean(), observed.mean(), se)
+
+
+def test_stronger_rep_and_lighter_load_give_a_higher_true_probability(
+    story_worlds: dict[str, Path], tmp_path: Path
+) -> None:
+    source = story_worlds["rep"]
+    w = load_world(source)
+    valid = w.leads[~w.leads["is_spam"] & w.leads["duplicate_of"].isna() & (w.leads["true_industry"] == "医疗器械")]
+    lead_ids = valid.index[:150]
+    rep = w.reps.index[0]
+    reps = np.full(len(lead_ids), rep, dtype=object)
+    capacity = w.story.capacity
+    light = true_win_probability(source, lead_ids, reps, np.zeros(len(lead_ids)), replicates=80)
+    heavy = true_win_probability(source, lead_ids, reps, np.full(len(lead_ids), 3 * capacity), replicates=80)
+    assert heavy.mean() < light.mean() - 0.01 and (heavy <= light + 1e-12).mean() > 0.95
+    # The same world with this rep made stronger in 医疗器械 (everything else equal, same random numbers).
+    stronger = tmp_path / "stronger"
+    shutil.copytree(source, stronger)
+    table = pd.read_parquet(stronger / "truth" / "reps.parquet")
+    table.loc[table["rep_id"] == rep, "skill_industry:医疗器械"] += 1.0
+    table.to_parquet(stronger / "truth" / "reps.parquet", index=False)
+    better = true_win_probability(stronger, lead_ids, reps, np.zeros(len(lead_ids)), replicates=80)
+    assert better.mean() > light.mean() + 0.01 and (better >= light - 1e-12).mean() > 0.95
+    with pytest.raises(ValueError, match="not in this world"):
+        true_win_probability(source, ["L9999999"], [rep], [0])
 
 
 @pytest.fixture(scope="module")

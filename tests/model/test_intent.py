@@ -110,7 +110,7 @@ def labelled_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from leadscore.tools.simulator import simulate
 
     out = tmp_path_factory.mktemp("intent") / "seed12"
-    simulate(3000, 12, out, progress=False)
+    simulate(3000, 12, out, story="classic", progress=False)
     return out
 
 

@@ -20,8 +20,8 @@ TRAIN_LEADS, EVAL_LEADS = 12_000, 20_000  # the oracle's matured snapshots grow 
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("bars")
-    simulate(TRAIN_LEADS, 61, root / "train", progress=False)
-    simulate(EVAL_LEADS, 62, root / "eval", progress=False)
+    simulate(TRAIN_LEADS, 61, root / "train", story="classic", progress=False)
+    simulate(EVAL_LEADS, 62, root / "eval", story="classic", progress=False)
     result = train_models(
         load_export(root / "train").tables, intent_labels=root / "train" / "labels" / "intent.csv", progress=False
     )

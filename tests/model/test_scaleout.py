@@ -114,7 +114,7 @@ def csv_world(tmp_path_factory) -> Path:
     from leadscore.tools.simulator import simulate
 
     out = tmp_path_factory.mktemp("csv") / "world"
-    simulate(1500, 23, out, progress=False, table_format="csv")
+    simulate(1500, 23, out, story="classic", progress=False, table_format="csv")
     return out
 
 

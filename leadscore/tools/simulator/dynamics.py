@@ -12,8 +12,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 from tqdm.auto import tqdm
 
-STAGES = ["新线索", "初步接触", "需求确认", "方案沟通", "样品验证", "报价", "招标比价", "合同谈判", "赢单", "丢单"]
-WON, LOST = 8, 9
+from features.contract import STAGE_LADDER
+
+STAGES = list(STAGE_LADDER)  # the contract's ladder; the process indexes stages by their rank
+WON, LOST = STAGES.index("赢单"), STAGES.index("丢单")
 SAMPLE_STAGE, TENDER_STAGE, PROPOSAL_STAGE = 4, 6, 3
 # Chance that a contact day moves the deal on, per stage, before the lead's own effects.
 BASE_ADVANCE = np.array([0.9, 0.09, 0.08, 0.065, 0.055, 0.07, 0.055, 0.075])
@@ -34,8 +36,10 @@ ACTIONS = ["wechat", "demo", "sample", "finance", "decision_maker"]
 class Chains:
     """Hidden state of a set of deals; static fields first, then what the process changes."""
 
-    eta: np.ndarray  # fit, hidden fit, urgency and rep strength in one log-odds term
+    eta: np.ndarray  # fit, hidden fit, urgency, disposition, rep skill and load in one log-odds term
     urgency: np.ndarray
+    inbound_rate: np.ndarray  # daily chance of an inbound contact (before stage and stall); urgency raises it
+    touch_factor: np.ndarray  # the owner's touch rhythm under load (1 below capacity)
     invalid: np.ndarray
     duplicate: np.ndarray
     requires_sample: np.ndarray
@@ -109,8 +113,8 @@ def step(c: Chains, day: int, rng: np.random.Generator) -> DayEvents:
 
     first_touch = active & ~c.touched & c.has_owner & (c.first_touch_day == day)
     p_touch = (0.04 + 0.3 * c.diligence) * np.where(c.stage >= 4, 1.3, 1.0) * np.where(c.stalled, 0.6, 1.0)
-    rep_touch = first_touch | (active & c.touched & (u[0] < p_touch))
-    p_inbound = np.where(c.invalid, 0.005, 0.02 * np.exp(0.8 * c.urgency)) * np.where(c.stage >= 3, 1.5, 1.0)
+    rep_touch = first_touch | (active & c.touched & (u[0] < p_touch * c.touch_factor))
+    p_inbound = np.where(c.invalid, 0.005, c.inbound_rate) * np.where(c.stage >= 3, 1.5, 1.0)
     inbound = active & c.touched & ~rep_touch & (u[1] < p_inbound * np.where(c.stalled, 0.3, 1.0))
     c.touched |= first_touch
     contact = rep_touch | inbound

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from leadscore.tools.simulator import text, world
 from leadscore.tools.simulator.dynamics import ACTIONS, LOST, STAGES, WON, Chains, rollout_won_day, step
+from leadscore.tools.simulator.story import Story, resolve
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -60,26 +61,57 @@ class SimulationSummary:
     seconds: float = 0.0
 
 
-def _initial_chains(leads: pd.DataFrame, reps: world.Reps, rng: np.random.Generator) -> tuple[Chains, np.ndarray]:
+def load_effects(story: Story, load: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a rep's load at a lead's arrival does to it: log-odds lost, first-touch delay factor, touch factor."""
+    pressure = story.load_pressure(load) * story.load_penalty
+    return pressure, np.exp(pressure), 1.0 / (1.0 + pressure)
+
+
+def static_eta(story: Story, fit, hidden_fit, urgency, disposition, rep_skill, load_loss) -> np.ndarray:
+    """A deal's static log-odds: the story's terms in one sum (the order keeps the classic floats)."""
+    return (
+        story.market_offset
+        + fit
+        + hidden_fit
+        + story.urgency_weight * urgency
+        + rep_skill
+        + story.disposition_weight * disposition
+        - load_loss
+    )
+
+
+def first_touch_hours(diligence: np.ndarray, spread: np.ndarray, delay_factor: np.ndarray) -> np.ndarray:
+    """Delay to first touch: a diligent rep calls within minutes, a lazy or overloaded one the next day."""
+    median_hours = np.exp(np.log(0.4) + 3.5 * (1 - diligence))
+    return np.exp(np.log(median_hours) + spread) * delay_factor
+
+
+def _initial_chains(
+    leads: pd.DataFrame, reps: world.Reps, rng: np.random.Generator, story: Story
+) -> tuple[Chains, np.ndarray]:
     n = len(leads)
     owner = leads["_owner"].to_numpy()
     diligence = np.where(owner >= 0, reps.diligence[np.maximum(owner, 0)], 0.0)
-    # Delay to first touch: a diligent rep calls within minutes, a lazy one the next day.
-    median_hours = np.exp(np.log(0.4) + 3.5 * (1 - diligence))
-    delay_hours = np.exp(np.log(median_hours) + rng.normal(0, 1.0, n))
+    load_loss, delay_factor, touch_factor = load_effects(story, leads["_load"].to_numpy())
+    delay_hours = first_touch_hours(diligence, rng.normal(0, 1.0, n), delay_factor)
     created_t = (leads["created_at"] - (EXPORT_TIME - pd.Timedelta(days=365))).dt.total_seconds().to_numpy()
     first_touch_t = created_t + delay_hours * HOUR
-    eta = (
-        MARKET_OFFSET
-        + leads["_fit_observable"].to_numpy()
-        + leads["_hidden_fit"].to_numpy()
-        + 0.7 * leads["_urgency"].to_numpy()
-        + 0.25 * leads["_strength_match"].to_numpy()
+    urgency = leads["_urgency"].to_numpy()
+    eta = static_eta(
+        story,
+        leads["_fit_observable"].to_numpy(),
+        leads["_hidden_fit"].to_numpy(),
+        urgency,
+        leads["_disposition"].to_numpy(),
+        leads["_rep_skill"].to_numpy(),
+        load_loss,
     )
     false = np.zeros(n, dtype=bool)
     chains = Chains(
         eta=eta,
-        urgency=leads["_urgency"].to_numpy(),
+        urgency=urgency,
+        inbound_rate=0.02 * np.exp(story.inbound_urgency * urgency),
+        touch_factor=touch_factor,
         invalid=leads["_intent"].to_numpy() == text.INTENTS.index("无效"),
         duplicate=leads["_duplicate_of"].notna().to_numpy(),
         requires_sample=leads["_requires_sample"].to_numpy(bool),
@@ -102,28 +134,37 @@ def _initial_chains(leads: pd.DataFrame, reps: world.Reps, rng: np.random.Genera
     return chains, np.stack([created_t, first_touch_t])
 
 
+SIDE_STREAM = 5  # tags the seed's stream for what only non-classic stories draw
+
+
 def simulate(
     n_leads: int,
     seed: int,
     out_dir: str | Path,
     *,
+    story: str | Story | Path | None = None,
     days: int = 365,
     table_format: str = "parquet",
     n_snapshots: int | None = None,
     oracle_replicates: int = 300,
     progress: bool = True,
 ) -> SimulationSummary:
-    """Simulate `n_leads` leads created over `days` days before the export and write the export plus truth."""
+    """Simulate `n_leads` leads created over `days` days before the export and write the export plus truth.
+
+    `story`: a preset name (`classic`, `profile`, `behaviour`, `notes`, `rep`), a story.json path, a Story, or
+    None / "random" for the story the seed draws (docs/simulator.md)."""
     if n_leads < 10:
         raise ValueError(f"--leads must be at least 10, got {n_leads}")
     if table_format not in {"parquet", "csv"}:
         raise ValueError(f"format must be parquet or csv, got {table_format!r}")
+    story = resolve(story, seed)
     rng = np.random.default_rng(seed)
+    side = np.random.default_rng([seed, SIDE_STREAM])
     start = EXPORT_TIME - pd.Timedelta(days=days)
-    reps = world.make_reps(max(6, n_leads // 300), rng)
-    leads = world.make_leads(n_leads, reps, start, days, rng)
+    reps = world.make_reps(max(6, n_leads // 300), rng, story, side)
+    leads = world.make_leads(n_leads, reps, start, days, rng, story, side)
     leads = world.add_duplicates(leads, rng)
-    chains, (created_t, first_touch_t) = _initial_chains(leads, reps, rng)
+    chains, (created_t, first_touch_t) = _initial_chains(leads, reps, rng, story)
     rep_note_quality = np.where(leads["_owner"] >= 0, reps.note_quality[np.maximum(leads["_owner"], 0)], 0.5)
 
     n_snap = n_snapshots or int(np.clip(n_leads // 10, 100, 2000))
@@ -137,26 +178,28 @@ def simulate(
     for day in tqdm(range(days), desc="simulating days", disable=not progress, unit="day"):
         ev = step(chains, day, rng)
         _emit_day(
-            day, chains, ev, created_t, first_touch_t, rep_note_quality, leads, close_t, activities, web, timeline, rng
+            day, chains, ev, created_t, first_touch_t, rep_note_quality, leads, close_t, activities, timeline, rng
         )
+        _emit_web(day, chains, ev, created_t, leads, web, rng, story.web_fit)
         due = snap_candidates[(snap_day == day)]
         due = due[(chains.stage[due] < WON) & (chains.created_day[due] <= day)]
         if len(due):
             captured.append((due, day, chains.take(due)))
 
     tables = _export_tables(
-        leads, reps, chains, close_t, activities.frame(), web.frame(), timeline.frame(), start, days, rng
+        leads, reps, chains, close_t, activities.frame(), web.frame(), timeline.frame(), start, days, rng, story, side
     )
     truth = _truth_tables(leads, reps, chains, timeline.frame(), start)
     snapshots, counterfactuals = _oracle(captured, n_snap, start, days, oracle_replicates, seed, progress)
     truth["snapshots"], truth["counterfactuals"] = snapshots, counterfactuals
     summary = _write(out_dir, tables, truth, table_format, seed, n_leads, start)
+    _write_story(Path(out_dir), story, seed, leads, chains)
     _write_intent_labels(Path(out_dir), tables["leads"], truth["leads"], seed)
     return summary
 
 
-def _emit_day(day, chains, ev, created_t, first_touch_t, note_quality, leads, close_t, activities, web, timeline, rng):
-    """Turn one day's transitions into activity, web-event and true-timeline rows."""
+def _emit_day(day, chains, ev, created_t, first_touch_t, note_quality, leads, close_t, activities, timeline, rng):
+    """Turn one day's transitions into activity and true-timeline rows (web events: `_emit_web`)."""
     touch = np.flatnonzero(ev.rep_touch | ev.inbound)
     if len(touch):
         inbound = ev.inbound[touch]
@@ -221,7 +264,6 @@ def _emit_day(day, chains, ev, created_t, first_touch_t, note_quality, leads, cl
         t = np.maximum(day * DAY + 9 * HOUR + rng.random(len(quiet_loss)) * 11 * HOUR, created_t[quiet_loss] + 60)
         timeline.add(lead=quiet_loss, t=t, stage=chains.stage[quiet_loss])
         close_t[quiet_loss] = t
-    _emit_web(day, chains, ev, created_t, leads, web, rng)
 
 
 def _emit_evidence(touch, t, ev, chains, note_quality, activities, rng):
@@ -251,13 +293,13 @@ def _emit_evidence(touch, t, ev, chains, note_quality, activities, rng):
     )
 
 
-def _emit_web(day, chains, ev, created_t, leads, web, rng):
+def _emit_web(day, chains, ev, created_t, leads, web, rng, web_fit):
     active = np.flatnonzero(ev.active)
     if not len(active):
         return
     invalid_kind = leads["_invalid_kind"].to_numpy()[active]
     stage = np.minimum(chains.stage[active], 7)
-    rate = 0.12 * np.exp(0.9 * chains.urgency[active] + 0.3 * np.clip(chains.eta[active], -2, 2))
+    rate = 0.12 * np.exp(leads["_web_urgency"].to_numpy()[active] + web_fit * np.clip(chains.eta[active], -2, 2))
     rate = rate * STAGE_WEB_INTENSITY[stage] * np.where(chains.stalled[active], 0.3, 1.0)
     kind_rate = np.array([0.02, 0.02, 0.15, 0.3])  # spam, ads, job seekers, competitors
     rate = np.where(invalid_kind >= 0, kind_rate[np.maximum(invalid_kind, 0)], rate)
@@ -276,7 +318,9 @@ def _emit_web(day, chains, ev, created_t, leads, web, rng):
     web.add(lead=lead, t=t, category=category, late=stage >= 5)
 
 
-def _export_tables(leads, reps, chains, close_t, acts, web, timeline, start, days, rng) -> dict[str, pd.DataFrame]:
+def _export_tables(
+    leads, reps, chains, close_t, acts, web, timeline, start, days, rng, story, side
+) -> dict[str, pd.DataFrame]:
     n = len(leads)
     export_t = days * DAY
     to_ts = lambda t: start + pd.to_timedelta(np.round(t), unit="s")  # noqa: E731
@@ -296,10 +340,12 @@ def _export_tables(leads, reps, chains, close_t, acts, web, timeline, start, day
     acts = pd.concat([acts, after], ignore_index=True)
     acts = acts[acts["t"] <= export_t].sort_values(["lead", "t"], kind="stable")
     notes = np.empty(len(acts), dtype=object)
-    keys = acts["note_key"].to_numpy()
+    keys = _mix_stage_keys(acts["note_key"].to_numpy(), story.note_stage_mix, side)
     for key in np.unique(keys):
         mask = keys == key
-        notes[mask] = text.pick_notes(key, int(mask.sum()), rng)
+        notes[mask] = text.pick_notes(key, int(mask.sum()), rng, rich=story.rich_text)
+    if story.note_reveal > 0:
+        notes = _add_tone(notes, keys, leads["_disposition"].to_numpy()[acts["lead"].to_numpy()], story, side)
     next_stage = acts["next_stage"].to_numpy()
     next_pool = {s: np.array(v, dtype=object) for s, v in text.NEXT_ACTIONS.items()}
     next_action = np.full(len(acts), None, dtype=object)
@@ -352,7 +398,7 @@ def _export_tables(leads, reps, chains, close_t, acts, web, timeline, start, day
 
     contract = leads.copy()
     contract = world.add_missing_values(contract, rng)
-    contract["form_text"] = _form_texts(contract, leads, rng)
+    contract["form_text"] = _form_texts(contract, leads, rng, story)
     lead_columns = [
         "lead_id",
         "created_at",
@@ -378,6 +424,31 @@ def _export_tables(leads, reps, chains, close_t, acts, web, timeline, start, day
         "stage_changes": stage_changes,
         "outcomes": outcomes,
     }
+
+
+def _mix_stage_keys(keys: np.ndarray, share: float, side: np.random.Generator) -> np.ndarray:
+    """Some stage notes are written from a neighbouring stage's pool (reps look back and ahead): the note
+    stops being a clean read-out of the true stage."""
+    if share <= 0:
+        return keys
+    keys = keys.copy()
+    stage_rows = np.flatnonzero(np.char.startswith(keys.astype(str), "stage:"))
+    moved = stage_rows[side.random(len(stage_rows)) < share]
+    stage = np.array([int(k[6:]) for k in keys[moved]], dtype=int)
+    shifted = np.clip(stage + side.choice([-1, 1], len(moved)), 0, 7)
+    keys[moved] = np.char.add("stage:", shifted.astype(str)).astype(object)
+    return keys
+
+
+def _add_tone(notes: np.ndarray, keys: np.ndarray, disposition: np.ndarray, story, side) -> np.ndarray:
+    """Informative notes (about the stage or an action) carry the customer's tone with probability
+    note_reveal: positive with probability sigmoid(tone_slope * disposition), else negative."""
+    keys = keys.astype(str)
+    informative = np.char.startswith(keys, "stage:") | np.char.startswith(keys, "action:")
+    reveal = informative & (side.random(len(notes)) < story.note_reveal)
+    positive = side.random(len(notes)) < 1.0 / (1.0 + np.exp(-story.tone_slope * disposition))
+    tone = np.where(reveal, np.where(positive, 1, -1), 0)
+    return text.add_tone(notes, tone, side)
 
 
 def _after_outcome(idx: np.ndarray, t: np.ndarray, attachment: str | None, outcome: str) -> pd.DataFrame:
@@ -462,23 +533,54 @@ def _recorded_stages(timeline: pd.DataFrame, leads, reps, export_t: float, rng) 
     return recorded[~same_as_before].reset_index(drop=True)
 
 
-def _form_texts(contract: pd.DataFrame, leads: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+def _form_texts(contract: pd.DataFrame, leads: pd.DataFrame, rng: np.random.Generator, story: Story) -> np.ndarray:
     empty_rate = contract["channel"].map({"400电话": 0.5, "展会": 0.3, "企业微信": 0.15}).fillna(0.06).to_numpy()
     empty = rng.random(len(contract)) < empty_rate
     out = np.full(len(contract), None, dtype=object)
     intent = leads["_intent"].to_numpy()
     kind = leads["_invalid_kind"].to_numpy()
+    # Plain arrays, not .iat per row: the same values (NaN for missing), a fraction of the time.
+    industry, city = contract["industry"].to_numpy(), contract["city"].to_numpy()
+    budget, phone = contract["budget_cny"].to_numpy(dtype=float), contract["phone"].to_numpy()
+    style = text.TextStyle.of(story)
     for i in np.flatnonzero(~empty):
         out[i] = text.form_text(
             text.INTENTS[intent[i]],
             text.INVALID_KINDS[kind[i]] if kind[i] >= 0 else None,
-            contract["industry"].iat[i],
-            contract["city"].iat[i],
-            float(contract["budget_cny"].iat[i]) if pd.notna(contract["budget_cny"].iat[i]) else np.nan,
+            industry[i],
+            city[i],
+            budget[i],
             rng,
-            phone=contract["phone"].iat[i],
+            phone=phone[i],
+            style=style,
         )
     return out
+
+
+def family_variance(story: Story, leads: pd.DataFrame, eta: np.ndarray) -> dict[str, float]:
+    """Variance of each log-odds term over the world's valid leads: how much of the static log-odds each signal
+    family carries. Profile is the firmographic part (scaled), intent the form's qualification term."""
+    valid = leads["_intent"].to_numpy() != text.INTENTS.index("无效")
+    firmographic = leads["_firmographic"].to_numpy()
+    load_loss = load_effects(story, leads["_load"].to_numpy())[0]
+    terms = {
+        "profile": firmographic,
+        "intent": leads["_fit_observable"].to_numpy() - firmographic,
+        "behaviour": story.urgency_weight * leads["_urgency"].to_numpy(),
+        "notes": story.disposition_weight * leads["_disposition"].to_numpy(),
+        "rep": leads["_rep_skill"].to_numpy() - load_loss,
+        "noise": leads["_hidden_fit"].to_numpy(),
+    }
+    out = {name: float(values[valid].var()) for name, values in terms.items()}
+    out["total"] = float(eta[valid].var())
+    return out
+
+
+def _write_story(out: Path, story: Story, seed: int, leads: pd.DataFrame, chains: Chains) -> None:
+    """truth/story.json: the story's parameters (enough to replay it: --story truth/story.json) and the
+    variance each signal family carries in this world."""
+    record = {**story.to_json(), "seed": seed, "variance": family_variance(story, leads, chains.eta)}
+    (out / "truth" / "story.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))
 
 
 INTENT_LABEL_SAMPLE = 3000
@@ -517,6 +619,13 @@ def _truth_tables(leads, reps, chains, timeline, start) -> dict[str, pd.DataFram
             "urgency": leads["_urgency"].to_numpy(),
             "fast_first_touch": chains.fast_first_touch & chains.has_owner,
             "final_true_stage": np.array(STAGES, dtype=object)[chains.stage],
+            # What the story's other terms and a routing evaluation need (assignment.py):
+            "disposition": leads["_disposition"].to_numpy(),
+            "true_industry": np.array(world.INDUSTRIES, dtype=object)[leads["_draw_industry"].to_numpy()],
+            "true_city": np.array([r[1] for r in world.REGIONS], dtype=object)[leads["_region"].to_numpy()],
+            "owner_load": leads["_load"].to_numpy(),
+            "rep_skill": leads["_rep_skill"].to_numpy(),
+            "eta": chains.eta,
         }
     )
     timeline_frame = pd.DataFrame(

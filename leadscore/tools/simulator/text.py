@@ -6,6 +6,7 @@ characters, typos, emoji, English words, empty answers. Pools are built on first
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -263,6 +264,223 @@ NEXT_ACTIONS = {
 }
 
 
+# --- richer pools (stories with rich_text): more templates, paraphrases, overlap, signals mixed ----------------
+# More ways each intent writes; the classic templates stay in the pool.
+_RICH_FORM_TEMPLATES = {
+    "询价": [
+        "{product}怎么卖的，{qty}台起批吗",
+        "想买{product}，大概多少钱一台",
+        "{product}报个价，要开专票",
+        "领导让我问下{product}的价，{when}要用",
+        "{product}的价格表能发一份吗，预算{budget}",
+        "请提供{product}正式报价，含三年质保",
+        "我们医院/工厂要上{product}，先要个预算价",
+        "{product}价钱多少，我们对比一下",
+        "比较着急，{product}{qty}套，{when}到货，价格合适就定",
+        "{product}年底有活动价吗",
+        "采购{product}，需要报价和交货周期",
+        "打算换一批{product}，预算{budget}以内，有推荐的吗",
+        "{product}标配多少钱，选配另算吗",
+        "要买{qty}个{product}，能给到什么价",
+    ],
+    "产品咨询": [
+        "{product}有什么优势，跟同类比怎么样",
+        "想看一下{product}的演示视频",
+        "{product}适不适合我们{industry}用",
+        "你们的{product}有没有成功案例可以参考",
+        "{product}具体能做什么，有介绍资料吗",
+        "在选{product}，想先了解下技术路线",
+        "{product}的使用寿命和维护成本大概多少",
+        "能安排看一下{product}的实物吗",
+        "{product}有没有试用装/样机",
+        "{product}符合国标吗，有认证证书吗",
+        "麻烦介绍一下{product}，我们还在前期调研",
+        "了解下{product}，后面可能会有采购计划",
+    ],
+    "招商代理": [
+        "{city}这边有没有做{product}的总代",
+        "我们在{city}做了十年渠道，想谈{product}的代理",
+        "代理{product}有没有区域保护",
+        "{product}招经销商吗，{city}的",
+        "想加盟，门槛是多少，{product}返点怎么算",
+        "做{product}分销，拿货量大能不能给账期",
+        "{city}代理商，手上有医院和工厂客户，想合作{product}",
+        "你们{product}的渠道政策能发我一份吗",
+        "我们公司想做{product}的{city}区域独家",
+    ],
+    "售后维修": [
+        "{product}不工作了，找谁修",
+        "设备报警，{product}停机了，急",
+        "{product}屏幕不亮，麻烦派工程师",
+        "{product}保修卡丢了还能修吗",
+        "{product}用着用着就死机，需要售后处理",
+        "上次修过的{product}又坏了",
+        "{product}配件在哪买，原厂的",
+        "{product}需要年检/保养，怎么预约",
+    ],
+    "技术支持": [
+        "{product}的SDK有没有，想二次开发",
+        "{product}接我们系统老是断开",
+        "请教一下{product}的参数标定方法",
+        "{product}升级固件失败，怎么办",
+        "{product}说明书看不懂，有视频教程吗",
+        "{product}数据导不出来，求助",
+        "{product}怎么接入ERP/MES",
+        "{product}的通讯协议是什么，modbus吗",
+    ],
+}
+_RICH_BRIDGE_TEMPLATES = [
+    ("{product}价格和资料都发我看看", ["询价", "产品咨询", "招商代理"]),
+    ("{product}怎么合作", ["询价", "招商代理"]),
+    ("想了解{product}的价格政策", ["询价", "招商代理"]),
+    ("{product}交期多久", ["询价", "产品咨询"]),
+    ("{product}有没有样品", ["询价", "产品咨询", "招商代理"]),
+    ("你们{product}质量怎么样，售后怎么保障", ["询价", "产品咨询"]),
+    ("{product}有问题，需要你们的人联系我", ["售后维修", "技术支持"]),
+    ("{product}的说明和配件", ["售后维修", "技术支持", "产品咨询"]),
+    ("{product}能不能上门看看", ["售后维修", "技术支持", "产品咨询"]),
+    ("关于{product}，请尽快联系", ["询价", "产品咨询", "售后维修", "技术支持", "招商代理"]),
+]
+_RICH_AMBIGUOUS = ["在不在", "有空回个电话", "想问问", "看到你们的广告", "朋友推荐的", "加个微信聊", "了解下", "hello"]
+# A remark typical of another intent, added to some forms: a buyer also asks about service, a service caller
+# also wants to buy. Keyed by the intent the remark sounds like.
+_SIDE_REMARKS = {
+    "询价": ["，顺便报个价", "，另外价格也发一下", "，如果合适想再订几台", "，有优惠吗"],
+    "产品咨询": ["，参数也发我一下", "，有案例的话发一份", "，想先看资料"],
+    "招商代理": ["，你们招代理吗", "，也考虑做代理"],
+    "售后维修": ["，售后怎么保障", "，保修几年"],
+    "技术支持": ["，对接有技术文档吗", "，需要工程师支持吗"],
+}
+# The remark a form of one intent borrows: from the intents it is most often confused with.
+_SIDE_FROM = {
+    "询价": ["产品咨询", "售后维修", "招商代理"],
+    "产品咨询": ["询价", "技术支持", "招商代理"],
+    "招商代理": ["询价", "产品咨询"],
+    "售后维修": ["询价", "技术支持"],
+    "技术支持": ["售后维修", "产品咨询", "询价"],
+}
+# Paraphrases applied word by word (each occurrence with probability 1/2).
+_SYNONYMS = {
+    "报价": ["报个价", "价格", "价钱"],
+    "请问": ["想问下", "问一下", "请教下"],
+    "了解": ["咨询", "问问", "看看"],
+    "需要": ["要", "想要", "需"],
+    "麻烦": ["劳驾", "辛苦"],
+    "尽快": ["早点", "尽早", "快点"],
+    "资料": ["材料", "介绍", "彩页"],
+    "我们": ["我司", "我们公司", "咱们"],
+    "多少钱": ["什么价", "啥价格", "多少米"],
+    "维修": ["修理", "修一下"],
+    "联系": ["联络", "沟通"],
+}
+_RICH_TYPOS = {**_TYPOS, "咨询": "资询", "代理": "带理", "售后": "收后", "价格": "架格", "技术": "技数", "采购": "采够"}
+_RICH_INVALID_TEMPLATES = {
+    "spam": ["123456", "ok", "？", "嗯", "随便看看", "xxxx", "不知道", "1"],
+    "ads": [
+        "低价出售二手{product}，加V:{wx}",
+        "网站建设/抖音代运营，首月免费，{wx}",
+        "工商注册代理记账，联系{wx}",
+        "招聘兼职打字员，日结，{wx}",
+    ],
+    "job_seeker": ["应届生，想应聘贵公司销售岗", "请问招{product}相关的人吗，本人有经验", "求职，简历已发邮箱"],
+    "competitor": [
+        "{product}你们一年卖多少台",
+        "{product}的成本构成能介绍下吗",
+        "你们{product}的代工厂是哪家",
+    ],
+}
+
+# Rep notes: more paraphrases per stage, more vague notes, and the customer's tone.
+_RICH_STAGE_NOTES = {
+    0: ["打了两次没人接", "加微信未通过", "短信已发，等回复", "对方说在开会，晚点再打"],
+    1: ["初步聊了下，客户在收集资料", "客户留了邮箱，资料已发", "对接人是采购助理", "客户说先做内部沟通再联系"],
+    2: ["客户明确了用量和场景", "需求基本清楚，等技术确认指标", "客户发来技术要求清单", "了解到是新项目，预算今年有"],
+    3: ["方案初稿已给客户", "客户对方案提了修改意见", "方案在客户内部传阅", "针对客户场景调整了方案"],
+    4: ["样机在客户现场试用", "客户测试数据出来一部分", "样品测试进行中，客户技术在跟"],
+    5: ["报价已发，客户在比较", "客户要求再降点价", "价格基本谈妥，等审批", "报价有效期到月底"],
+    6: ["投标资料准备中", "参加了比选，等结果", "招标挂网了，已报名"],
+    7: ["合同在走法务流程", "合同条款基本确认", "等客户盖章回传", "商务条款最后确认中"],
+}
+_RICH_VAGUE_NOTES = ["没接", "再跟", "继续跟进", "客户忙", "下周再说", "等回复", "已沟通", "保持联系", "无"]
+_RICH_ACTION_NOTES = {
+    "wechat": ["微信已加，资料发过去了", "客户通过了好友申请"],
+    "demo": ["远程演示做完了，客户挺感兴趣", "带客户看了演示"],
+    "sample": ["样品今天发出", "寄样完成，单号已给客户"],
+    "finance": ["和客户财务对了预算", "财务那边确认了付款流程"],
+    "decision_maker": ["约到了老板，聊得不错", "见了决策人，介绍了方案"],
+}
+# The customer's tone, as a rep writes it: what a note says beyond the stage.
+TONE_NOTES = {
+    1: [
+        "客户态度积极",
+        "客户很认可",
+        "对方表示预算充足",
+        "客户催进度",
+        "客户主动问交期",
+        "决策层比较支持",
+        "客户反馈很好",
+        "客户说基本就定我们了",
+        "对方很配合",
+        "客户有紧迫感",
+    ],
+    -1: [
+        "客户态度一般",
+        "对方说不急",
+        "客户还在看别家",
+        "预算还没批下来",
+        "客户回复很慢",
+        "客户对价格比较敏感",
+        "客户内部意见不统一",
+        "感觉客户兴趣不大",
+        "对方说领导还没点头",
+        "客户有顾虑",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class TextStyle:
+    """The story's text knobs: pools (classic or rich) and how much the intents' texts overlap."""
+
+    rich: bool = False
+    bridge_share: float = 0.03
+    ambiguous_share: float = 0.02
+    mix_share: float = 0.0
+
+    @classmethod
+    def of(cls, story) -> TextStyle:
+        return cls(story.rich_text, story.bridge_share, story.ambiguous_share, story.text_mix_share)
+
+
+CLASSIC_STYLE = TextStyle()
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _paraphrase(text: str, rng: np.random.Generator) -> str:
+    for word, alternatives in _SYNONYMS.items():
+        if word in text and rng.random() < 0.5:
+            text = text.replace(word, alternatives[rng.integers(len(alternatives))], 1)
+    return text
+
+
+def _roughen_more(text: str, rng: np.random.Generator) -> str:
+    """Rich pools' extra noise: more typos, dropped punctuation, a doubled character."""
+    if rng.random() < 0.1:
+        hits = [w for w in _RICH_TYPOS if w in text]
+        if hits:
+            word = hits[rng.integers(len(hits))]
+            text = text.replace(word, _RICH_TYPOS[word], 1)
+    if rng.random() < 0.15:
+        text = text.replace("，", " ").replace(",", " ")
+    if rng.random() < 0.05 and text:
+        i = int(rng.integers(len(text)))
+        text = text[: i + 1] + text[i:]
+    return text
+
+
 def _halfwidth_to_fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
@@ -310,21 +528,25 @@ def _decorate(core: str, phone: str | None, rng: np.random.Generator) -> str:
     return core
 
 
-def _core_template(intent: str, invalid_kind: str | None, phone: str | None, rng: np.random.Generator) -> str:
+def _core_template(
+    intent: str, invalid_kind: str | None, phone: str | None, rng: np.random.Generator, style: TextStyle = CLASSIC_STYLE
+) -> str:
     """The template of one text: the intent's own, a bridge shared with other intents, or an ambiguous one."""
+    bridges = _BRIDGE_TEMPLATES + (_RICH_BRIDGE_TEMPLATES if style.rich else [])
     if intent == "无效":
         if invalid_kind == "spam" and rng.random() < SPAM_AMBIGUOUS_SHARE:
-            return _pick(_AMBIGUOUS, rng)
+            return _pick(_AMBIGUOUS + (_RICH_AMBIGUOUS if style.rich else []), rng)
         if invalid_kind == "competitor" and rng.random() < COMPETITOR_BRIDGE_SHARE:
-            return _pick([t for t, who in _BRIDGE_TEMPLATES if {"询价", "产品咨询"} & set(who)], rng)
-        return _pick(_INVALID_TEMPLATES[invalid_kind or "spam"], rng)
+            return _pick([t for t, who in bridges if {"询价", "产品咨询"} & set(who)], rng)
+        kind = invalid_kind or "spam"
+        return _pick(_INVALID_TEMPLATES[kind] + (_RICH_INVALID_TEMPLATES[kind] if style.rich else []), rng)
     roll = rng.random()
-    if roll < AMBIGUOUS_SHARE:
+    if roll < style.ambiguous_share:
         pool = _AMBIGUOUS + _AMBIGUOUS_PRODUCT + (_AMBIGUOUS_CONTACT if phone else [])
-        return _pick(pool, rng)
-    if roll < AMBIGUOUS_SHARE + BRIDGE_SHARE:
-        return _pick([t for t, who in _BRIDGE_TEMPLATES if intent in who], rng)
-    return _pick(_FORM_TEMPLATES[intent], rng)
+        return _pick(pool + (_RICH_AMBIGUOUS if style.rich else []), rng)
+    if roll < style.ambiguous_share + style.bridge_share:
+        return _pick([t for t, who in bridges if intent in who], rng)
+    return _pick(_FORM_TEMPLATES[intent] + (_RICH_FORM_TEMPLATES[intent] if style.rich else []), rng)
 
 
 def form_text(
@@ -335,8 +557,14 @@ def form_text(
     budget: float,
     rng: np.random.Generator,
     phone: str | None = None,
+    style: TextStyle = CLASSIC_STYLE,
 ) -> str:
-    """One lead's form text, generated from its true intent (and the lead's own phone, which some texts quote)."""
+    """One lead's form text, generated from its true intent (and the lead's own phone, which some texts quote).
+
+    The classic style keeps the classic simulator's draws exactly (including its quirk of writing a missing city
+    or phone as "nan"); the rich style treats NaN as missing and adds paraphrases, side remarks and noise."""
+    if style.rich:
+        industry, city, phone = (None if _missing(v) else v for v in (industry, city, phone))
     products = PRODUCTS.get(industry or "", DEFAULT_PRODUCTS)
     slots = {
         "product": products[rng.integers(len(products))],
@@ -348,21 +576,26 @@ def form_text(
         "wx": f"wx{rng.integers(10_000, 99_999)}",
         "phone": phone or "",
     }
-    template = _core_template(intent, invalid_kind, phone, rng)
+    template = _core_template(intent, invalid_kind, phone, rng, style)
     text = template.format(**slots)
+    if style.rich and intent != "无效":
+        text = _paraphrase(text, rng)
+        if rng.random() < style.mix_share:
+            text += _pick(_SIDE_REMARKS[_pick(_SIDE_FROM[intent], rng)], rng)
     if template not in _AMBIGUOUS + _AMBIGUOUS_CONTACT and invalid_kind not in {"spam", "ads"}:
         text = _decorate(text, phone, rng)
-    return _roughen(text, rng)
+    text = _roughen(text, rng)
+    return _roughen_more(text, rng) if style.rich else text
 
 
 @cache
-def _note_pool(key: str) -> tuple[str, ...]:
+def _note_pool(key: str, rich: bool = False) -> tuple[str, ...]:
     """The note pool for a key such as "stage:3", "action:demo" or "won"."""
     kind, _, sub = key.partition(":")
     source = {
-        "stage": lambda: STAGE_NOTES[int(sub)],
-        "vague": lambda: VAGUE_NOTES,
-        "action": lambda: ACTION_NOTES[sub],
+        "stage": lambda: STAGE_NOTES[int(sub)] + (_RICH_STAGE_NOTES[int(sub)] if rich else []),
+        "vague": lambda: VAGUE_NOTES + (_RICH_VAGUE_NOTES if rich else []),
+        "action": lambda: ACTION_NOTES[sub] + (_RICH_ACTION_NOTES[sub] if rich else []),
         "evidence": lambda: EVIDENCE_NOTES[sub],
         "won": lambda: WON_NOTES,
         "lost": lambda: LOST_NOTES,
@@ -372,7 +605,19 @@ def _note_pool(key: str) -> tuple[str, ...]:
     return tuple(source)
 
 
-def pick_notes(key: str, n: int, rng: np.random.Generator) -> np.ndarray:
+def pick_notes(key: str, n: int, rng: np.random.Generator, *, rich: bool = False) -> np.ndarray:
     """n notes drawn from one pool, as an object array."""
-    pool = np.array(_note_pool(key), dtype=object)
+    pool = np.array(_note_pool(key, rich), dtype=object)
     return pool[rng.integers(len(pool), size=n)]
+
+
+def add_tone(notes: np.ndarray, tone: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Notes with a tone clause (tone +1 / -1; 0 leaves the note as it is), before or after the note."""
+    notes = notes.copy()
+    for sign in (1, -1):
+        rows = np.flatnonzero(tone == sign)
+        pool = np.array(TONE_NOTES[sign], dtype=object)
+        clause = pool[rng.integers(len(pool), size=len(rows))]
+        before = rng.random(len(rows)) < 0.3
+        notes[rows] = np.where(before, clause + "，" + notes[rows], notes[rows] + "，" + clause)
+    return notes

@@ -6,11 +6,15 @@ Every distribution here is documented in docs/simulator.md; the numbers are the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from leadscore.tools.simulator.text import INVALID_KINDS
+
+if TYPE_CHECKING:
+    from leadscore.tools.simulator.story import Story
 
 INDUSTRIES = ["医疗器械", "精密制造", "新能源汽车", "美妆", "教育", "SaaS"]
 INDUSTRY_WEIGHTS = [0.22, 0.2, 0.16, 0.14, 0.12, 0.16]
@@ -80,8 +84,12 @@ class Reps:
     note_quality: np.ndarray  # 0..1: share of informative notes
     habit: np.ndarray  # how stages get recorded: accurate, lagging, skipper, stuck
     strengths: np.ndarray  # (n_reps, 2) industry indices the rep sells best
+    skill_industry: np.ndarray  # (n_reps, industries): log-odds the rep adds to a lead of that industry
+    skill_region: np.ndarray  # (n_reps, regions): ... and of that region (city)
+    assignment_weight: np.ndarray  # the rep's share of new leads
 
     def frame(self) -> pd.DataFrame:
+        cities = [r[1] for r in REGIONS]
         return pd.DataFrame(
             {
                 "rep_id": self.rep_id,
@@ -90,18 +98,27 @@ class Reps:
                 "habit": self.habit,
                 "strength_1": np.array(INDUSTRIES)[self.strengths[:, 0]],
                 "strength_2": np.array(INDUSTRIES)[self.strengths[:, 1]],
+                "assignment_weight": self.assignment_weight,
+                **{f"skill_industry:{name}": self.skill_industry[:, i] for i, name in enumerate(INDUSTRIES)},
+                **{f"skill_region:{city}": self.skill_region[:, i] for i, city in enumerate(cities)},
             }
         )
 
 
-def make_reps(n_reps: int, rng: np.random.Generator) -> Reps:
+def make_reps(n_reps: int, rng: np.random.Generator, story: Story, side: np.random.Generator) -> Reps:
     strengths = np.stack([rng.choice(len(INDUSTRIES), 2, replace=False) for _ in range(n_reps)])
+    is_strength = (strengths[:, :, None] == np.arange(len(INDUSTRIES))).any(axis=1)
+    weight = np.exp(side.normal(0.0, story.assignment_sd, n_reps))
     return Reps(
         rep_id=np.array([f"rep{i:04d}" for i in range(n_reps)], dtype=object),
-        diligence=rng.beta(2.0, 2.0, n_reps),
+        diligence=rng.beta(story.diligence_concentration, story.diligence_concentration, n_reps),
         note_quality=rng.beta(3.0, 1.5, n_reps),
         habit=rng.choice(HABITS, n_reps, p=HABIT_WEIGHTS),
         strengths=strengths,
+        skill_industry=story.strength_bonus * is_strength
+        + story.skill_industry_sd * side.normal(0.0, 1.0, (n_reps, len(INDUSTRIES))),
+        skill_region=story.skill_region_sd * side.normal(0.0, 1.0, (n_reps, len(REGIONS))),
+        assignment_weight=weight / weight.sum(),
     )
 
 
@@ -131,8 +148,8 @@ def _phones(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return phones, bad
 
 
-def make_leads(n: int, reps: Reps, start: pd.Timestamp, days: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Lead attributes and hidden state, sorted by creation time."""
+def draw_profile(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """What a lead is: channel, true intent, invalid kind, industry, region, customer type, size and budget."""
     channel = rng.choice(len(CHANNELS), n, p=CHANNEL_WEIGHTS)
     intent = choice_rows(CHANNEL_INTENT_MIX[channel], rng)
     invalid_kind = np.where(intent == 5, rng.choice(len(INVALID_KINDS), n, p=INVALID_KIND_WEIGHTS), -1)
@@ -141,21 +158,39 @@ def make_leads(n: int, reps: Reps, start: pd.Timestamp, days: int, rng: np.rando
     ctype = rng.choice(len(CUSTOMER_TYPES), n, p=CUSTOMER_TYPE_WEIGHTS)
     size = np.round(np.exp(rng.normal(4.2, 1.5, n))).clip(1, 50_000)
     size = np.where(ctype == 3, np.minimum(size, rng.integers(1, 20, n)), size)
-    # Budgets scale with company size; whether it matches the typical deal size is part of fit.
+    # Budgets scale with company size; whether (and how) they matter is the story's profile term.
     budget = np.round(np.exp(rng.normal(11.5 + 0.25 * np.log(size), 0.9)), -3)
-    budget_match = -np.abs(np.log(budget) - 12.8) * 0.35 + 0.3
-    region_effect = np.array([r[3] for r in REGIONS])[region]
-    fit_observable = (
-        INDUSTRY_EFFECT[industry]
-        + 0.18 * np.log10(size)
-        + budget_match
-        + region_effect
-        + CUSTOMER_TYPE_EFFECT[ctype]
-        + CHANNEL_EFFECT[channel]
-        + INTENT_EFFECT[intent]
-    )
-    hidden_fit = rng.normal(0.0, 0.35, n)
-    urgency = rng.normal(0.0, 0.55, n)  # hidden, but shows through browsing and inbound contacts
+    return {
+        "channel": channel,
+        "intent": intent,
+        "invalid_kind": invalid_kind,
+        "industry": industry,
+        "region": region,
+        "ctype": ctype,
+        "size": size,
+        "budget": budget,
+    }
+
+
+def make_leads(
+    n: int,
+    reps: Reps,
+    start: pd.Timestamp,
+    days: int,
+    rng: np.random.Generator,
+    story: Story,
+    side: np.random.Generator,
+) -> pd.DataFrame:
+    """Lead attributes and hidden state, sorted by creation time. `rng` is the world's stream (the classic draws,
+    in their classic order); `side` gives what only other stories draw, so the classic stream never moves."""
+    a = draw_profile(n, rng)
+    channel, intent, invalid_kind, industry = a["channel"], a["intent"], a["invalid_kind"], a["industry"]
+    region, ctype, size, budget = a["region"], a["ctype"], a["size"], a["budget"]
+    firmographic = story.profile_scale * story.firmographic_fit(a)
+    fit_observable = story.profile_fit(a)
+    hidden_fit = rng.normal(0.0, story.hidden_fit_sd, n)
+    urgency = rng.normal(0.0, story.urgency_sd, n)  # hidden, but shows through browsing and inbound contacts
+    disposition = side.normal(0.0, 1.0, n)  # hidden, shows through the tone of the rep's informative notes
 
     # Creation times: weekdays busier, office hours busier.
     day = rng.integers(0, days, n)
@@ -166,7 +201,10 @@ def make_leads(n: int, reps: Reps, start: pd.Timestamp, days: int, rng: np.rando
     created_at = start + pd.to_timedelta(day, unit="D") + pd.to_timedelta(hour * 3600, unit="s").round("s")
     order = np.argsort(created_at.values, kind="stable")
 
-    owner = rng.integers(0, len(reps.rep_id), n)
+    if story.assignment_sd > 0:  # some reps get more of the new leads than others (and so carry more load)
+        owner = rng.choice(len(reps.rep_id), n, p=reps.assignment_weight)
+    else:
+        owner = rng.integers(0, len(reps.rep_id), n)
     unassigned = rng.random(n) < 0.02
     phones, bad_phone = _phones(n, rng)
     words = np.array(_NAME_WORDS)
@@ -201,10 +239,15 @@ def make_leads(n: int, reps: Reps, start: pd.Timestamp, days: int, rng: np.rando
             "_intent": intent,
             "_invalid_kind": invalid_kind,
             "_industry": industry,
+            "_draw_industry": industry,
+            "_region": region,
             "_owner": np.where(unassigned, -1, owner),
             "_fit_observable": fit_observable,
+            "_firmographic": firmographic,
             "_hidden_fit": hidden_fit,
             "_urgency": urgency,
+            "_web_urgency": story.web_urgency * urgency,  # how much urgency multiplies browsing (log scale)
+            "_disposition": disposition,
             "_bad_phone": bad_phone,
             "_requires_sample": np.isin(industry, [INDUSTRIES.index(i) for i in SAMPLE_INDUSTRIES])
             & (size >= 50)
@@ -215,15 +258,34 @@ def make_leads(n: int, reps: Reps, start: pd.Timestamp, days: int, rng: np.rando
     frame = frame.reset_index(drop=True)
     frame.insert(0, "lead_id", [f"L{i:07d}" for i in range(n)])
     frame.loc[frame["_owner"] < 0, "assigned_at"] = pd.NaT
-    frame["_strength_match"] = _strength_match(frame, reps)
+    frame["_load"] = _owner_load(frame)
+    frame["_rep_skill"] = rep_skill(
+        reps, frame["_owner"].to_numpy(), industry=frame["_industry"], region=frame["_region"]
+    )
     return frame
 
 
-def _strength_match(frame: pd.DataFrame, reps: Reps) -> np.ndarray:
+def rep_skill(reps: Reps, owner: np.ndarray, *, industry, region) -> np.ndarray:
+    """Log-odds a rep adds to a lead of an industry and region (0 for an unowned lead)."""
+    owner = np.asarray(owner)
+    safe = np.maximum(owner, 0)
+    skill = reps.skill_industry[safe, np.asarray(industry)] + reps.skill_region[safe, np.asarray(region)]
+    return np.where(owner >= 0, skill, 0.0)
+
+
+LOAD_WINDOW_DAYS = 30
+
+
+def _owner_load(frame: pd.DataFrame) -> np.ndarray:
+    """A rep's load when a lead arrives: the new leads the rep was given in the 30 days before it."""
     owner = frame["_owner"].to_numpy()
-    strengths = reps.strengths[np.maximum(owner, 0)]
-    industry = frame["_industry"].to_numpy()[:, None]
-    return ((strengths == industry).any(axis=1) & (owner >= 0)).astype(float)
+    created = frame["created_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    load = np.zeros(len(frame), dtype=np.int32)
+    for rep in np.unique(owner[owner >= 0]):
+        idx = np.flatnonzero(owner == rep)  # frame is sorted by creation time
+        t = created[idx]
+        load[idx] = np.arange(len(idx)) - np.searchsorted(t, t - np.timedelta64(LOAD_WINDOW_DAYS, "D"), side="right")
+    return load
 
 
 def add_duplicates(frame: pd.DataFrame, rng: np.random.Generator, share: float = 0.04) -> pd.DataFrame:
