@@ -401,6 +401,7 @@ def request_to_tables(request: dict[str, Any]) -> tuple[pd.Timestamp, ContractRe
     """
     if not isinstance(request, dict):
         raise ContractError(f"request must be a JSON object, got {type(request).__name__}")
+    request = _valid_text(request)
     leads = request.get("leads")
     if not isinstance(leads, list):
         raise ContractError("request field leads: must be a list of lead objects")
@@ -433,6 +434,18 @@ def request_to_tables(request: dict[str, Any]) -> tuple[pd.Timestamp, ContractRe
         problems += result.problems
     tables["outcomes"] = empty_table("outcomes")
     return as_of, ContractResult(tables, problems)
+
+
+def _valid_text(value: Any) -> Any:
+    """The request with every text (keys too) valid Unicode: JSON's \\u escapes can encode lone surrogates,
+    which no text column, log or answer can hold; each becomes U+FFFD (a pair becomes its character)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
 
 
 def _is_list_of_objects(value: Any) -> bool:

@@ -162,3 +162,14 @@ def test_online_request_that_is_not_an_object_or_has_bad_as_of_is_a_contract_err
         request_to_tables({"leads": "x"})
     with pytest.raises(ContractError, match="as_of"):
         request_to_tables({"as_of": "tomorrow", "leads": []})
+
+
+def test_lone_surrogates_from_json_escapes_become_replacement_characters() -> None:
+    """JSON may escape half of a UTF-16 pair (\\ud9d6): no text column or answer can hold it (found by fuzzing)."""
+    import json
+
+    request = json.loads('{"leads": [{"lead_id": "a\\ud9d6", "created_at": "2026-01-01", "x\\udb72": "\\ud83c\\udffb"}]}')
+    as_of, result = request_to_tables(request)
+    leads = result.tables["leads"]
+    assert leads["lead_id"].tolist() == ["a\ufffd"] and not result.errors
+    assert leads["x\ufffd"].tolist() == ["\U0001f3fb"]  # a whole pair is its character
