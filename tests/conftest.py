@@ -74,3 +74,27 @@ def fitted_pipeline(tables):
     pipeline = FeaturePipeline()
     pipeline.fit_transform(tables, snaps, snaps["won_within"].to_numpy())
     return pipeline
+
+
+_SECONDS_PER_FILE: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Seconds per test file, setup and teardown included (shared fixtures count where they are first built)."""
+    path = report.nodeid.split("::")[0]
+    _SECONDS_PER_FILE[path] = _SECONDS_PER_FILE.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The time each test file took, slowest first, also in test-artifacts/durations.md (CI time per file)."""
+    if not _SECONDS_PER_FILE:
+        return
+    rows = sorted(_SECONDS_PER_FILE.items(), key=lambda kv: -kv[1])
+    total = sum(_SECONDS_PER_FILE.values())
+    lines = ["| seconds | share | file |", "|---:|---:|---|"]
+    lines += [f"| {s:.1f} | {s / total:.0%} | {path} |" for path, s in rows]
+    terminalreporter.write_sep("=", f"seconds per test file ({total:.0f} s in all)")
+    for line in lines[2:]:
+        terminalreporter.write_line(line)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "durations.md").write_text("# Test time per file\n\n" + "\n".join(lines) + "\n")

@@ -32,8 +32,14 @@ from training.train import CLOSEDATE_NAME, fit_baseline_models, flat_metrics, ho
 EXPERIMENT = "leadscore-evaluation"
 
 
-def evaluate_artifact(artifact: LeadArtifact, data_dir: str | Path) -> dict[str, Any]:
-    """The report's sections and flat metrics for `artifact` on the export at `data_dir`."""
+ORACLE_PARTS = ("health", "closedate", "stage", "intent", "next_actions")
+
+
+def evaluate_artifact(
+    artifact: LeadArtifact, data_dir: str | Path, oracle_parts: tuple[str, ...] = ORACLE_PARTS
+) -> dict[str, Any]:
+    """The report's sections and flat metrics for `artifact` on the export at `data_dir`; on a simulated
+    export also the comparisons with the truth named in `oracle_parts`."""
     tables = load_export(data_dir).tables
     snapshots = make_snapshots(tables)
     split = time_split(tables, snapshots)
@@ -72,12 +78,12 @@ def evaluate_artifact(artifact: LeadArtifact, data_dir: str | Path) -> dict[str,
         + " / ".join(f"{d}天 {metrics[f'closedate_ece_all_{d}d']:.3f}" for d in (30, 60, 90)),
     ]
     if (Path(data_dir) / "truth").is_dir():
-        headline += _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metrics)
+        headline += _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metrics, oracle_parts)
     evaluation["headline"] = headline
     return {"evaluation": evaluation, "metrics": metrics, "headline": headline}
 
 
-def _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metrics) -> list[str]:
+def _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metrics, parts) -> list[str]:
     """Simulated exports only: the oracle, the true stage and the true intent (evaluation only)."""
     from training.intent import evaluate_on_world
     from training.stage import evaluate_stage, true_stage_at
@@ -102,16 +108,17 @@ def _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metri
         + " / ".join(f"{d}天 {metrics[f'closedate_oracle_share_{d}d']:.0%}" for d in (30, 60, 90))
     )
     evaluation["closedate"]["oracle"] = closedate
-    true_stage = true_stage_at(data_dir, test).reset_index(drop=True)
-    predicted = artifact.models["stage"].predict(x_test)
-    stage = evaluate_stage(predicted["inferred_stage"], true_stage, predicted["recorded_stage"])
-    evaluation["stage"] = {
-        "metrics": {k: v for k, v in stage.items() if k != "confusion"},
-        "confusion": stage["confusion"],
-    }
-    metrics |= {"stage_macro_f1_true": stage["macro_f1"], "stage_mismatch_f1_true": stage["mismatch_f1"]}
-    lines.append(f"真实阶段: macro-F1 {stage['macro_f1']:.3f}，阶段不符识别 F1 {stage['mismatch_f1']:.3f}")
-    if "intent" in artifact.models:
+    if "stage" in parts and "stage" in artifact.models:
+        true_stage = true_stage_at(data_dir, test).reset_index(drop=True)
+        predicted = artifact.models["stage"].predict(x_test)
+        stage = evaluate_stage(predicted["inferred_stage"], true_stage, predicted["recorded_stage"])
+        evaluation["stage"] = {
+            "metrics": {k: v for k, v in stage.items() if k != "confusion"},
+            "confusion": stage["confusion"],
+        }
+        metrics |= {"stage_macro_f1_true": stage["macro_f1"], "stage_mismatch_f1_true": stage["mismatch_f1"]}
+        lines.append(f"真实阶段: macro-F1 {stage['macro_f1']:.3f}，阶段不符识别 F1 {stage['mismatch_f1']:.3f}")
+    if "intent" in parts and "intent" in artifact.models:
         intent = evaluate_on_world(artifact.models["intent"], data_dir)
         evaluation["intent"] = {
             "metrics": {
@@ -129,7 +136,7 @@ def _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metri
         lines.append(
             f"意图: 有表单文本的线索准确率 {intent['non_empty']['accuracy']:.3f}，全部线索 {intent['all_leads']['accuracy']:.3f}"
         )
-    if (Path(data_dir) / "truth" / "counterfactuals.parquet").exists():
+    if "next_actions" in parts and (Path(data_dir) / "truth" / "counterfactuals.parquet").exists():
         actions = evaluate_next_actions(artifact, data_dir)
         metrics |= {f"nextaction_{k}": v for k, v in actions.items()}
         lines.append(
