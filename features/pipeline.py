@@ -26,6 +26,7 @@ FEATURE_SET_VERSION = "features-3"
 DAY = pd.Timedelta(days=1)
 LAST_NOTES = 10  # the notes a text model reads: the latest ten at as_of
 OWNER_COLUMNS = ["owner_win_rate", "owner_closed_deals", "owner_open_load", "owner_industry_wins"]
+TEXT_MODELS = ("form_text_win_p", "notes_win_p", "notes_stage_level")
 STAGE_RANK = {s: i for i, s in enumerate(TABLES["stage_changes"].fields[2].choices)}
 
 
@@ -228,6 +229,8 @@ class FeaturePipeline:
 
     def _fit_text_model(self, name, text: pd.Series, target, groups, usable) -> np.ndarray:
         usable = np.ones(len(text), dtype=bool) if usable is None else usable
+        if len(np.unique(np.asarray(target)[usable])) < 2:  # nothing to learn, e.g. an export without stages
+            return np.full(len(text), np.nan)
         rng = np.random.default_rng(self.random_state)
         lead_ids = pd.unique(groups[usable])
         rows_per_lead = pd.Series(groups[usable]).value_counts()
@@ -269,9 +272,10 @@ class FeaturePipeline:
         parts = None if context is not None else self._owner_parts(tables, snapshots)
         features, texts, details = raw_features(tables, snapshots, parts, self.screening, timings, context)
         clock = _Clock(timings)
-        for name, model in self.text_models_.items():
+        for name in TEXT_MODELS:
+            model = self.text_models_.get(name)  # absent when training had nothing to learn it from
             source = texts.form if name == "form_text_win_p" else texts.notes
-            features[name] = self._reduce(name, model, model.transform(source.to_frame()))
+            features[name] = self._reduce(name, model, model.transform(source.to_frame())) if model is not None else np.nan
         clock.lap("文本 text models (TF-IDF + linear)")
         return self._finish(features), texts, details
 

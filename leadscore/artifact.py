@@ -107,7 +107,7 @@ class LeadArtifact:
     def warm_up(self) -> LeadArtifact:
         """Load what the first request would otherwise wait for (jieba's dictionaries, the owner index)."""
         self.pipeline.warm_up()
-        if self.stage is not None:
+        if self.stage is not None and self.stage.text_model_ is not None:
             self.stage.text_model_.model_.words.tokenizer.warm_up()
         if self.intent is not None:
             self.intent.predict_proba(["你好，想了解一下价格"])

@@ -65,8 +65,9 @@ class StageModel:
         snapshots in one fold of the out-of-fold text model."""
         labels = pd.Series(labels).reset_index(drop=True)
         keep = labels.isin(OPEN_STAGES).to_numpy()
-        if keep.sum() == 0:
-            raise ValueError("no confirmed stage labels to learn from")
+        if keep.sum() == 0:  # e.g. an export with no stage history: answer the recorded stage, flag nothing
+            self.text_model_, self.booster_, self.feature_names_ = None, None, []
+            return self
         y = labels[keep].map({s: i for i, s in enumerate(OPEN_STAGES)}).to_numpy(int)
         notes = texts.notes.reset_index(drop=True)[keep].to_frame()
         self.text_model_ = OutOfFoldTextClassifier(
@@ -98,6 +99,10 @@ class StageModel:
 
     def predict_proba(self, features: pd.DataFrame, texts: SnapshotTexts) -> pd.DataFrame:
         """One column per open stage, rows summing to 1, index as `features`."""
+        if self.booster_ is None:  # fitted without labels: certain of the recorded stage (新线索 if none)
+            recorded = features["recorded_stage"].astype(object).where(lambda s: s.isin(OPEN_STAGES), OPEN_STAGES[0])
+            one_hot = np.asarray([[float(r == s) for s in OPEN_STAGES] for r in recorded])
+            return pd.DataFrame(one_hot.reshape(len(features), len(OPEN_STAGES)), columns=OPEN_STAGES, index=features.index)
         text_proba = self._spread(self.text_model_.transform(texts.notes.reset_index(drop=True).to_frame()))
         x = self._matrix(features, text_proba)[self.feature_names_]
         proba = self.booster_.predict(x)
