@@ -275,7 +275,9 @@ class FeaturePipeline:
         for name in TEXT_MODELS:
             model = self.text_models_.get(name)  # absent when training had nothing to learn it from
             source = texts.form if name == "form_text_win_p" else texts.notes
-            features[name] = self._reduce(name, model, model.transform(source.to_frame())) if model is not None else np.nan
+            features[name] = (
+                self._reduce(name, model, model.transform(source.to_frame())) if model is not None else np.nan
+            )
         clock.lap("文本 text models (TF-IDF + linear)")
         return self._finish(features), texts, details
 

@@ -258,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("import", help="turn a CRM's export into a contract export and an import report")
-    p.add_argument("--from", dest="vendor", required=True, choices=["salesforce", "hubspot", "odoo", "fxiaoke", "mapping"])
+    p.add_argument(
+        "--from", dest="vendor", required=True, choices=["salesforce", "hubspot", "odoo", "fxiaoke", "mapping"]
+    )
     p.add_argument("--source", required=True, help="the CRM export: a directory of its files (docs/import.md)")
     p.add_argument("--out", required=True, help="output directory: contract tables and import_report.md/.json")
     p.add_argument("--mapping", help="YAML: the table description (--from mapping) or a vendor's overrides")

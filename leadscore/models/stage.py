@@ -102,7 +102,9 @@ class StageModel:
         if self.booster_ is None:  # fitted without labels: certain of the recorded stage (新线索 if none)
             recorded = features["recorded_stage"].astype(object).where(lambda s: s.isin(OPEN_STAGES), OPEN_STAGES[0])
             one_hot = np.asarray([[float(r == s) for s in OPEN_STAGES] for r in recorded])
-            return pd.DataFrame(one_hot.reshape(len(features), len(OPEN_STAGES)), columns=OPEN_STAGES, index=features.index)
+            return pd.DataFrame(
+                one_hot.reshape(len(features), len(OPEN_STAGES)), columns=OPEN_STAGES, index=features.index
+            )
         text_proba = self._spread(self.text_model_.transform(texts.notes.reset_index(drop=True).to_frame()))
         x = self._matrix(features, text_proba)[self.feature_names_]
         proba = self.booster_.predict(x)

@@ -1,0 +1,74 @@
+"""Odoo importer on the fixture (search_read JSON of crm.lead, crm.stage, mail.message, mail.tracking.value)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from tests.importers.conftest import FIXTURES
+
+
+def _json(name: str) -> list[dict]:
+    return json.loads((FIXTURES / "odoo" / f"{name}.json").read_text())
+
+
+def test_utc_without_offset_is_read_as_utc(imported) -> None:
+    run = imported("odoo")
+    lead = _json("crm.lead")[0]
+    created = run.tables["leads"].set_index("lead_id").at[str(lead["id"]), "created_at"]
+    assert created == pd.Timestamp(lead["create_date"], tz="UTC")
+
+
+def test_outcomes_follow_odoo_semantics(imported) -> None:
+    run = imported("odoo")
+    outcomes = run.tables["outcomes"].set_index("lead_id")
+    rows = {str(r["id"]): r for r in _json("crm.lead")}
+    for lead_id, row in rows.items():
+        if lead_id not in outcomes.index:
+            continue
+        got = outcomes.loc[lead_id]
+        if row["stage_id"][1] == "Won":
+            assert got["status"] == "won" and got["closed_at"] == pd.Timestamp(row["date_closed"], tz="UTC")
+        elif not row["active"] and row["lost_reason_id"] and row["date_closed"]:
+            assert got["status"] == "lost"
+        else:  # open, or lost without date_closed: censored; date_deadline is never a close time
+            assert got["status"] == "open" and pd.isna(got["closed_at"])
+    assert "900" not in set(run.tables["leads"]["lead_id"])  # archived, neither won nor lost
+    assert run.report.sources["crm.lead"].skipped["archived without being won or lost"] == 1
+
+
+def test_stage_changes_come_from_tracking_values_on_the_stage(imported) -> None:
+    run = imported("odoo")
+    tracking = [t for t in _json("mail.tracking.value") if t["field_id"][1] == "Stage"]
+    assert len(run.tables["stage_changes"]) == len(tracking)
+    messages = {m["id"]: m for m in _json("mail.message")}
+    first = tracking[0]
+    message = messages[first["mail_message_id"][0]]
+    stages = run.tables["stage_changes"]
+    row = stages[
+        (stages["lead_id"] == str(message["res_id"])) & (stages["ts"] == pd.Timestamp(message["date"], tz="UTC"))
+    ]
+    assert row["stage"].tolist() == [{"Qualified": "需求确认", "Proposition": "报价", "Negotiation": "合同谈判",
+                                      "Won": "赢单", "New": "新线索"}[first["new_value_char"]]]  # fmt: skip
+
+
+def test_notes_are_text_and_bad_messages_named(imported) -> None:
+    run = imported("odoo")
+    notes = run.tables["activities"]["note"].dropna()
+    assert len(notes) and not notes.str.contains("<|&nbsp;").any()
+    problems = {(p["source_row"], p["source_field"], p["reason"]) for p in run.problems("mail.message")}
+    assert any(f == "date" for _, f, _ in problems) and any(
+        r == "no such lead in the leads table" for *_, r in problems
+    )
+
+
+def test_a_custom_won_only_field_is_left_out(imported, tmp_path) -> None:
+    from leadscore.importers import run_import
+
+    mapping = tmp_path / "odoo.yaml"
+    mapping.write_text("lead_fields: {x_studio_contract_no: contract_no}\n")
+    result = run_import("odoo", FIXTURES / "odoo", tmp_path / "out", mapping=mapping)
+    reasons = {e["field"]: e["reason"] for e in result.report.excluded}
+    assert "only for won" in reasons["x_studio_contract_no"]
+    assert "date_deadline" in reasons and "lost_reason_id" in reasons
