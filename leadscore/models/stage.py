@@ -122,6 +122,8 @@ class StageModel:
         confidence = proba.max(axis=1)
         recorded = pd.Series(recorded_stage.astype(object).to_numpy(), index=proba.index)
         mismatch = (inferred != recorded).to_numpy() & (confidence >= self.mismatch_threshold).to_numpy()
+        if self.booster_ is None:  # fitted without labels: it only repeats the recorded stage
+            mismatch[:] = False
         return pd.DataFrame(
             {"inferred_stage": inferred, "confidence": confidence, "recorded_stage": recorded, "mismatch": mismatch},
             index=proba.index,
