@@ -19,6 +19,7 @@ records) or as CSV exports with the properties' internal names as headers.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,20 @@ DEAL_LEAKS = {
     "hs_closed_amount": "the value of a closed deal",
     "amount": "the current amount, revised up to the close (kept as the won deal's value only)",
 }
+# HubSpot's CSV exports head their columns with property labels; the usual ones, to internal names.
+CSV_LABELS = {
+    "record id": "hs_object_id", "create date": "createdate", "email": "email", "phone number": "phone",
+    "mobile phone number": "mobilephone", "company name": "company", "industry": "industry",
+    "number of employees": "numemployees", "city": "city", "state/region": "state", "country/region": "country",
+    "original source": "hs_analytics_source", "original source drill-down 1": "hs_analytics_source_data_1",
+    "contact owner": "hubspot_owner_id", "deal owner": "hubspot_owner_id", "lead status": "hs_lead_status",
+    "lifecycle stage": "lifecyclestage", "message": "message", "job title": "jobtitle", "deal name": "dealname",
+    "deal stage": "dealstage", "pipeline": "pipeline", "amount": "amount", "close date": "closedate",
+    "associated contact ids": "Associated Contact IDs", "last modified date": "lastmodifieddate",
+}  # fmt: skip
+SOURCE_LABELS = {"Organic Search": "ORGANIC_SEARCH", "Paid Search": "PAID_SEARCH", "Email Marketing": "EMAIL_MARKETING",
+                 "Social Media": "SOCIAL_MEDIA", "Referrals": "REFERRALS", "Other Campaigns": "OTHER_CAMPAIGNS",
+                 "Direct Traffic": "DIRECT_TRAFFIC", "Offline Sources": "OFFLINE", "Paid Social": "PAID_SOCIAL"}  # fmt: skip
 CALL_SKIP = {"CANCELED", "FAILED", "QUEUED", "CALLING_CRM_USER", "RINGING", "IN_PROGRESS"}
 MEETING_SKIP = {"CANCELED", "NO_SHOW", "RESCHEDULED"}
 
@@ -87,9 +102,11 @@ def _flatten(table: SourceTable) -> pd.DataFrame:
     """API records {id, properties: {...}, propertiesWithHistory, associations} -> one column per property
     (and `_history`, `_assoc_<type>` columns); a CSV export is already flat."""
     frame = table.frame
-    if "properties" not in frame:
-        frame = frame.copy()
-        frame["id"] = frame["hs_object_id"] if "hs_object_id" in frame else frame.get("Record ID", frame.get("id"))
+    if "properties" not in frame:  # a CSV export: property labels (the UI's default) or internal names
+        frame = frame.rename(columns=lambda c: CSV_LABELS.get(str(c).strip().lower(), c)).copy()
+        frame["id"] = frame["hs_object_id"] if "hs_object_id" in frame else frame.get("id")
+        if frame["id"] is None:
+            raise SourceError(f"{table.name}: a CSV export needs the Record ID (hs_object_id) column")
         return frame.reset_index(drop=True)
     props = pd.DataFrame([p if isinstance(p, dict) else {} for p in frame["properties"]])
     props["id"] = frame["id"].astype(str).to_numpy()
@@ -132,6 +149,9 @@ class _HubSpot:
             raise SourceError(f"hubspot: {root} has neither contacts.json|csv nor deals.json|csv")
         self.frames = {n: _flatten(t) for n, t in self.tables.items() if t is not None and n != "pipelines"}
         self.stages = self._pipeline_stages()
+        self.stage_ids = {str(s["label"]): i for i, s in self.stages.items()} | {i: i for i in self.stages}
+        labels = {label: CHANNELS.get(code, code) for label, code in SOURCE_LABELS.items()}
+        self.channels = {**labels, **CHANNELS, **options.channel_map}
         self.exported_at = self._export_time()
         self.deal_lead: dict[str, str] = {}
         self.contact_ids: set[str] = set()
@@ -228,7 +248,7 @@ class _HubSpot:
             {
                 "lead_id": frame["id"].astype(str),
                 "created_at": self._times(get("createdate"), "contacts", "createdate"),
-                "channel": map_values(get("hs_analytics_source"), {**CHANNELS, **self.options.channel_map}),
+                "channel": map_values(get("hs_analytics_source"), self.channels),
                 "campaign": get("hs_analytics_source_data_1"),
                 "company_name": get("company"),
                 "industry": get("industry"),
@@ -288,6 +308,7 @@ class _HubSpot:
                                  {"lead_id": "id", "status": "hs_lead_status"})  # fmt: skip
             return
         deals, table = self.frames["deals"], self.tables["deals"]
+        deals = self._csv_stage_columns(deals)
         deals = deals.assign(
             _row=table.row_labels, _created=parse_times(deals.get("createdate", pd.Series(dtype=object)), self.spec)[0]
         )
@@ -308,7 +329,7 @@ class _HubSpot:
             leads = pd.DataFrame({"lead_id": lead_ids[own].to_numpy(),
                                   "created_at": self._times(get("createdate"), "deals", "createdate"),
                                   "owner_id": get("hubspot_owner_id"),
-                                  "channel": map_values(get("hs_analytics_source"), {**CHANNELS, **self.options.channel_map})})  # fmt: skip
+                                  "channel": map_values(get("hs_analytics_source"), self.channels)})  # fmt: skip
             self.staging.add("leads", leads, "deals", own_deals["_row"].tolist(),
                              {"lead_id": "id", "created_at": "createdate", "owner_id": "hubspot_owner_id",
                               "channel": "hs_analytics_source"})  # fmt: skip
@@ -339,6 +360,19 @@ class _HubSpot:
         self.staging.add("outcomes", outcomes, "deals", first["_row"].tolist(),
                          {"lead_id": "id (via associations)", "status": "dealstage (pipeline metadata)",
                           "closed_at": "dealstage history: entry into the closed stage", "amount_cny": "amount"})  # fmt: skip
+
+    def _csv_stage_columns(self, deals: pd.DataFrame) -> pd.DataFrame:
+        """A CSV export's stage labels to stage ids, and its 'Date entered "Stage (Pipeline)"' columns to
+        hs_date_entered_<stage id>."""
+        deals = deals.copy()
+        if "dealstage" in deals:
+            deals["dealstage"] = each(deals["dealstage"], lambda v: self.stage_ids.get(str(v).strip(), v) if v else v)
+        renamed = {}
+        for column_name in deals.columns:
+            match = re.match(r'^Date entered "(.+) \((.+)\)"$', str(column_name))
+            if match and match.group(1) in self.stage_ids:
+                renamed[column_name] = f"hs_date_entered_{self.stage_ids[match.group(1)]}"
+        return deals.rename(columns=renamed)
 
     def _stage_history(self, deals: pd.DataFrame, lead_ids: pd.Series) -> pd.DataFrame:
         """(lead_id, ts, stage id) per stage entry, from propertiesWithHistory, else hs_date_entered_*."""

@@ -80,3 +80,18 @@ def test_won_only_properties_are_left_out_and_bad_rows_named(imported) -> None:
     assert {p["source_row"] for p in orphans} >= {f"record {len(_records('notes'))}"}
     deal_only = run.tables["leads"]["lead_id"].str.startswith("deal-")
     assert deal_only.sum() == 1  # the deal without a contact is a lead of its own
+
+
+def test_a_ui_csv_export_with_labels_and_date_entered_columns(imported) -> None:
+    run = imported("hubspot", FIXTURES / "hubspot_csv", "hubspot_csv.yaml")
+    assert not run.loaded.errors and len(run.tables["leads"]) == 16
+    deals = pd.read_csv(FIXTURES / "hubspot_csv" / "deals.csv", dtype=str, keep_default_na=False)
+    won = deals[deals["Deal Stage"] == "Closed Won"].iloc[0]
+    outcome = run.tables["outcomes"].set_index("lead_id").loc[won["Associated Contact IDs"]]
+    entered = pd.Timestamp(won['Date entered "Closed Won (Sales Pipeline)"'], tz="Asia/Shanghai")
+    assert outcome["status"] == "won" and outcome["closed_at"] == entered
+    still_open = deals[~deals["Deal Stage"].isin(["Closed Won", "Closed Lost"])]["Associated Contact IDs"]
+    assert run.tables["outcomes"].set_index("lead_id").loc[still_open, "closed_at"].isna().all()
+    stages = run.tables["stage_changes"]
+    assert len(stages) >= len(deals) and set(stages["stage"]) >= {"初步接触", "赢单"}
+    assert "ORGANIC_SEARCH" in set(run.tables["leads"]["channel"])  # the label "Organic Search", read as its code
