@@ -48,10 +48,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     result = run_import(args.vendor, args.source, args.out, mapping=args.mapping, table_format=args.format)
     rows = ", ".join(f"{name} {n}" for name, n in result.report.contract_rows.items())
-    errors = sum(p["severity"] == "error" for p in result.report.problems)
+    report = result.report
     print(f"wrote {args.out}: {rows}")
-    print(f"{errors} rows refused, {len(result.report.excluded)} fields left out as leaks, "
-          f"{len(result.report.warnings)} warnings: {result.report_files[0]}")  # fmt: skip
+    print(f"{report.refused_rows()} source rows refused, {len(report.excluded)} fields left out as leaks, "
+          f"{len(report.warnings)} warnings: {result.report_files[0]}")  # fmt: skip
     return 0
 
 

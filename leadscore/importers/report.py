@@ -72,6 +72,10 @@ class ImportReport:
             self.problems.append({"source_table": "...", "source_row": "...", "source_field": "...", "target": "",
                                   "reason": "more problems left out of the report", "severity": "warning"})  # fmt: skip
 
+    def refused_rows(self) -> int:
+        """Source rows the contract's validation refused (each counted once, whatever its problems)."""
+        return sum(sum(s.rejected.values()) for s in self.sources.values())
+
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("max_problems")
