@@ -94,6 +94,24 @@ def _ref(table: SourceTable, name: str) -> pd.Series:
     )
 
 
+def _key(value: Any) -> str | None:
+    """A record's id as text: 7, 7.0 and "7" alike; an external id ("crm.stage_lead4") as it is."""
+    if value is None or value is False or value == "" or (isinstance(value, float) and value != value):
+        return None
+    try:
+        return str(int(float(value)))
+    except (TypeError, ValueError):
+        return str(value).strip()
+
+
+def _keys(table: SourceTable, name: str) -> pd.Series:
+    """The id of a many2one as text, from `name` ([id, label]), `name/.id` or `name/id` (external id)."""
+    for suffix in ("/.id", "/id"):
+        if f"{name}{suffix}" in table.frame:
+            return each(column(table, f"{name}{suffix}"), _key)
+    return each(column(table, name), lambda v: _key(_m2o(v)[0]))
+
+
 def _text_of(value: Any) -> Any:
     """Odoo writes an empty char / html field as False in JSON."""
     return None if value is False else value
@@ -129,9 +147,10 @@ class _Odoo:
         """id, name, sequence, is_won and the contract stage of each crm.stage."""
         if self.stage is None:
             self.report.warn("no crm.stage: won is read from probability = 100 and stages by their names")
-            return pd.DataFrame(columns=["id", "name", "sequence", "is_won", "stage"])
+            return pd.DataFrame(columns=["id", "key", "name", "sequence", "is_won", "stage"])
         self.report.stats("crm.stage").joined_into = "crm.lead, mail.tracking.value"
         frame = pd.DataFrame({"id": pd.to_numeric(column(self.stage, "id"), errors="coerce"),
+                              "key": each(column(self.stage, "id"), _key),
                               "name": each(column(self.stage, "name"), _text_of),
                               "sequence": pd.to_numeric(column(self.stage, "sequence"), errors="coerce"),
                               "is_won": is_true(column(self.stage, "is_won"))})  # fmt: skip
@@ -155,11 +174,11 @@ class _Odoo:
     def _leads(self) -> None:
         lead = self.lead
         active = is_true(column(lead, "active")) if "active" in lead.frame else pd.Series(True, index=range(len(lead)))
-        stage_id, stage_name = _ids(lead, "stage_id"), _labels(lead, "stage_id")
-        won_ids = set(self.stages.loc[self.stages["is_won"], "id"])
-        won_names = set(self.stages.loc[self.stages["is_won"], "name"]) or {"Won"}
+        stage_key, stage_name = _keys(lead, "stage_id"), _labels(lead, "stage_id")
+        won_keys = set(self.stages.loc[self.stages["is_won"].astype(bool), "key"])
+        won_names = set(self.stages.loc[self.stages["is_won"].astype(bool), "name"]) or {"Won"}
         probability = pd.to_numeric(column(lead, "probability"), errors="coerce")
-        won = stage_id.isin(won_ids) | stage_name.isin(won_names) | (self.stage is None and probability.eq(100))
+        won = stage_key.isin(won_keys) | stage_name.isin(won_names) | (self.stage is None and probability.eq(100))
         lost_reason = _labels(lead, "lost_reason_id").notna()
         lost = ~active & ~won & (lost_reason | probability.eq(0))
         archived = (~active & ~won & ~lost).to_numpy()
@@ -248,15 +267,18 @@ class _Odoo:
         message_id = _ids(sub, "mail_message_id")
         on_lead = message_id.map(messages["model"]).eq("crm.lead")
         self.report.skip("mail.tracking.value", int((~on_lead).sum()), "not on a crm.lead")
-        new_id = pd.to_numeric(column(sub, "new_value_integer"), errors="coerce")
+        new_id = each(column(sub, "new_value_integer"), _key)
         new_name = each(column(sub, "new_value_char"), _text_of)
-        by_id = self.stages.set_index("id")["stage"] if len(self.stages) else pd.Series(dtype=object)
+        by_id = dict(zip(self.stages["key"], self.stages["stage"], strict=True))
         by_name = {
             **STAGES,
             **self.options.stage_map,
             **dict(zip(self.stages["name"], self.stages["stage"], strict=True)),
         }
-        stage = new_id.map(by_id).where(lambda s: s.notna(), each(new_name, lambda n: by_name.get(n, n) if n else None))
+        stage = each(
+            pd.Series(list(zip(new_id, new_name, strict=True))),
+            lambda pair: by_id.get(pair[0]) or (by_name.get(pair[1], pair[1]) if pair[1] else None),
+        )
         ts = message_id.map(messages["ts"])
         bad = message_id.map(messages["bad"]).fillna(False).astype(bool).to_numpy()
         staged = pd.DataFrame(

@@ -72,3 +72,23 @@ def test_a_custom_won_only_field_is_left_out(imported, tmp_path) -> None:
     reasons = {e["field"]: e["reason"] for e in result.report.excluded}
     assert "only for won" in reasons["x_studio_contract_no"]
     assert "date_deadline" in reasons and "lost_reason_id" in reasons
+
+
+def test_an_import_compatible_csv_export_with_external_ids(tmp_path) -> None:
+    from leadscore.importers import import_tables
+
+    (tmp_path / "crm.stage.csv").write_text(
+        "id,name,sequence,is_won\ncrm.stage_lead1,New,1,False\ncrm.stage_lead4,Won,70,True\n"
+    )
+    (tmp_path / "crm.lead.csv").write_text(
+        "id,name,create_date,stage_id/id,active,probability,date_closed,lost_reason_id,date_deadline\n"
+        "__export__.crm_lead_1,A,2024-01-02 03:04:05,crm.stage_lead4,True,100,2024-02-01 10:00:00,,\n"
+        "__export__.crm_lead_2,B,2024-01-03 03:04:05,crm.stage_lead1,False,0,2024-02-02 10:00:00,Too expensive,\n"
+        "__export__.crm_lead_3,C,2024-01-04 03:04:05,crm.stage_lead1,True,20,,,2024-09-01\n"
+    )
+    tables, _ = import_tables("odoo", tmp_path)
+    outcomes = tables["outcomes"].set_index("lead_id")
+    assert outcomes["status"].to_dict() == {"__export__.crm_lead_1": "won", "__export__.crm_lead_2": "lost",
+                                            "__export__.crm_lead_3": "open"}  # fmt: skip
+    assert outcomes.at["__export__.crm_lead_1", "closed_at"] == pd.Timestamp("2024-02-01 10:00:00", tz="UTC")
+    assert pd.isna(outcomes.at["__export__.crm_lead_3", "closed_at"])
