@@ -196,6 +196,10 @@ class FeaturePipeline:
 
     def _fit_text_model(self, name, text: pd.Series, target, groups, usable) -> np.ndarray:
         usable = np.ones(len(text), dtype=bool) if usable is None else usable
+        if len(np.unique(np.asarray(target)[usable])) < 2:  # nothing to learn, e.g. an export without stages
+            return np.full(len(text), np.nan)
+        if len(np.unique(np.asarray(target)[usable])) < 2:  # nothing to learn, e.g. an export without stages
+            return np.full(len(text), np.nan)
         rng = np.random.default_rng(self.random_state)
         lead_ids = pd.unique(groups[usable])
         rows_per_lead = pd.Series(groups[usable]).value_counts()
@@ -236,8 +240,9 @@ class FeaturePipeline:
             context = self.context(tables, snapshots)
         features = raw_features(tables, snapshots, context=context, screening=self.screening_, timings=timings)
         clock = _Clock(timings)
-        for name, model in self.text_models_.items():
-            features[name] = self._reduce(name, model, model.transform(features[[TEXT_MODELS[name]]]))
+        for name, source in TEXT_MODELS.items():
+            model = self.text_models_.get(name)  # absent when training had nothing to learn it from
+            features[name] = self._reduce(name, model, model.transform(features[[source]])) if model else np.nan
         clock.lap("文本 text models (TF-IDF + linear)")
         return self._finish(features, details)
 

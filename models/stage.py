@@ -85,11 +85,12 @@ class StageModel(LeadModel):
         snapshots in one fold of the out-of-fold text model."""
         labels = pd.Series(y).reset_index(drop=True)
         keep = labels.isin(OPEN_STAGES).to_numpy()
-        if keep.sum() == 0:
-            raise ValueError("no confirmed stage labels to learn from")
         self.feature_names_in_ = np.array(X.columns, dtype=object)
         if TEXT_NOTES not in X.columns:
             raise ValueError(f"StageModel reads the notes: X needs the pipeline's {TEXT_NOTES!r} column")
+        if keep.sum() == 0:  # e.g. an export with no stage history: it answers the recorded stage, flags nothing
+            self.text_model_ = self.booster_ = None
+            return self
         X = X.reset_index(drop=True)[keep]
         target = labels[keep].map({s: i for i, s in enumerate(OPEN_STAGES)}).to_numpy(int)
         self.text_model_ = OutOfFoldTextClassifier(
@@ -126,6 +127,10 @@ class StageModel(LeadModel):
     def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame:
         """One column per open stage, rows summing to 1, index as `X`."""
         inputs = self._inputs(X)
+        if self.booster_ is None:  # fitted without labels: certain of the recorded stage (新线索 if none)
+            recorded = inputs["recorded_stage"].astype(object).where(lambda s: s.isin(OPEN_STAGES), OPEN_STAGES[0])
+            one_hot = (recorded.to_numpy()[:, None] == np.array(OPEN_STAGES, dtype=object)[None, :]).astype(float)
+            return pd.DataFrame(one_hot, columns=list(OPEN_STAGES), index=X.index)
         text_proba = self._spread(self.text_model_.transform(inputs[[TEXT_NOTES]].reset_index(drop=True)))
         x = self._matrix(inputs.drop(columns=TEXT_NOTES), text_proba)[self.booster_columns_]
         proba = self.booster_.predict(x)
@@ -143,6 +148,8 @@ class StageModel(LeadModel):
         confidence = proba.max(axis=1)
         recorded = pd.Series(recorded_stage.astype(object).to_numpy(), index=proba.index)
         mismatch = (inferred != recorded).to_numpy() & (confidence >= self.mismatch_threshold).to_numpy()
+        if self.booster_ is None:  # fitted without labels: it only repeats the recorded stage
+            mismatch[:] = False
         return pd.DataFrame(
             {"inferred_stage": inferred, "confidence": confidence, "recorded_stage": recorded, "mismatch": mismatch},
             index=proba.index,
@@ -182,5 +189,6 @@ class StageModel(LeadModel):
         return {"inferred_stage": part["inferred"], "stage_mismatch": part["mismatch"]}
 
     def warm_up(self) -> StageModel:
-        self.text_model_.model_.words.tokenizer.warm_up()
+        if self.text_model_ is not None:
+            self.text_model_.model_.words.tokenizer.warm_up()
         return self

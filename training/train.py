@@ -200,14 +200,15 @@ class _Stopwatch:
 def fit_baseline_models(
     tables: dict[str, pd.DataFrame], train: pd.DataFrame, features: pd.DataFrame, until: pd.Timestamp
 ) -> tuple[dict[str, object], dict[str, object]]:
-    """The customer's baselines for health and close dates, fitted on the training rows."""
+    """The customer's baselines for health and close dates, fitted on the training rows with the labels known at
+    `until` (whatever labels `train` carries)."""
     durations, events = snapshot_outcomes(tables, train, until=until)
-    matured = train["matured"].to_numpy()
-    y = train["won_within"].to_numpy(int)
+    matured = followup_days(tables, train, until) >= HORIZON_DAYS
+    y = won_within(durations, events).astype(int)
     health = fit_baselines(features.loc[matured, FEATURES], y[matured])
     closedate = {
         "Aalen-Johansen": AalenJohansen().fit(None, durations, events),
-        "未成交=未赢 open = not won": OpenIsNotWon().fit(features, durations, events),
+        "未成交=未赢 open = not won": OpenIsNotWon().fit(features[FEATURES], durations, events),
     }
     return health, closedate
 

@@ -45,6 +45,18 @@ def _load(data: str, shown: int | None = 20):
     return result
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from leadscore.tools.importers import run_import
+
+    result = run_import(args.vendor, args.source, args.out, mapping=args.mapping, table_format=args.format)
+    rows = ", ".join(f"{name} {n}" for name, n in result.report.contract_rows.items())
+    report = result.report
+    print(f"wrote {args.out}: {rows}")
+    print(f"{report.refused_rows()} source rows refused, {len(report.excluded)} fields left out as leaks, "
+          f"{len(report.warnings)} warnings: {result.report_files[0]}")  # fmt: skip
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if _load(args.data, shown=None).errors else 0
 
@@ -255,6 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: drawn from the seed; docs/simulator.md)",
     )
     p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("import", help="turn a CRM's export into a contract export and an import report")
+    p.add_argument(
+        "--from", dest="vendor", required=True, choices=["salesforce", "hubspot", "odoo", "fxiaoke", "mapping"]
+    )
+    p.add_argument("--source", required=True, help="the CRM export: a directory of its files (docs/import.md)")
+    p.add_argument("--out", required=True, help="output directory: contract tables and import_report.md/.json")
+    p.add_argument("--mapping", help="YAML: the table description (--from mapping) or a vendor's overrides")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("validate", help="check a CRM export against the data contract")
     p.add_argument("--data", required=True, help="directory of contract tables")

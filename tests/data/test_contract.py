@@ -168,7 +168,9 @@ def test_lone_surrogates_from_json_escapes_become_replacement_characters() -> No
     """JSON may escape half of a UTF-16 pair (\\ud9d6): no text column or answer can hold it (found by fuzzing)."""
     import json
 
-    request = json.loads('{"leads": [{"lead_id": "a\\ud9d6", "created_at": "2026-01-01", "x\\udb72": "\\ud83c\\udffb"}]}')
+    request = json.loads(
+        '{"leads": [{"lead_id": "a\\ud9d6", "created_at": "2026-01-01", "x\\udb72": "\\ud83c\\udffb"}]}'
+    )
     as_of, result = request_to_tables(request)
     leads = result.tables["leads"]
     assert leads["lead_id"].tolist() == ["a\ufffd"] and not result.errors
