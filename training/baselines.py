@@ -78,6 +78,24 @@ class ScorerBaseline:
         return 1.0 / (1.0 + np.exp(-self.scorer_.margin(features)))
 
 
+class OdooScoring:
+    """Odoo's own predictive lead scoring (training/odoo_pls.py), computed exactly as Odoo's crm module does:
+    frequency tables of the leads closed before the cutoff, scoring each snapshot's fields as of its time. It
+    reads the contract's tables, not the features, so it is fitted and scored with them."""
+
+    def fit(self, tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> OdooScoring:
+        from training.odoo_pls import fit_pls
+
+        self.tables_, self.model_ = tables, fit_pls(tables, cutoff)
+        return self
+
+    def predict_snapshots(self, snapshots: pd.DataFrame) -> np.ndarray:
+        from training.odoo_pls import score_snapshots
+
+        return np.asarray(score_snapshots(self.model_, self.tables_, snapshots), dtype=float)
+
+
+ODOO = "Odoo预测评分 Odoo's predictive lead scoring"
 BASELINES = {
     "规则公式 rule formula": RuleFormula,
     "朴素贝叶斯 naive Bayes (Odoo)": lambda: ScorerBaseline(NaiveBayesScorer()),
@@ -85,6 +103,10 @@ BASELINES = {
 }
 # Not a customer's baseline: our features in a linear model, to show what LightGBM adds.
 ABLATIONS = {"逻辑回归+全部特征 logistic, all features": lambda: ScorerBaseline(LinearScorer())}
+
+
+# Every baseline a customer already has: the three above and Odoo's built-in scoring.
+CUSTOMER_BASELINES = (*BASELINES, ODOO)
 
 
 def fit_baselines(features: pd.DataFrame, y: np.ndarray, ablations: bool = True) -> dict[str, object]:

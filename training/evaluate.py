@@ -20,6 +20,7 @@ from features.labels import followup_days, snapshot_outcomes
 from features.snapshots import make_snapshots
 from models.artifact import LeadArtifact
 from models.settings import Settings
+from training.baselines import OdooScoring
 from training.closedate import compare_closedate_with_oracle, evaluate_closedate
 from training.metrics import expected_calibration_error
 from training.next_actions import evaluate_next_actions
@@ -47,7 +48,7 @@ def evaluate_artifact(
     x_train = artifact.pipeline.transform(tables, train)
     x_test = artifact.pipeline.transform(tables, test, details=True)
     health_baselines, closedate_baselines = fit_baseline_models(tables, train, x_train, cutoff)
-    holdout = score_holdout(artifact, health_baselines, test, x_test)
+    holdout = score_holdout(artifact, health_baselines, test, x_test, OdooScoring().fit(tables, cutoff))
     evaluation = holdout_report(artifact, holdout, closedate_baselines, tables, test, x_test)
     fit_rows = train["matured"].to_numpy()
     judged = judge_candidates(
@@ -77,6 +78,10 @@ def evaluate_artifact(
         "成交时间校准误差 ECE (全部已到期快照) "
         + " / ".join(f"{d}天 {metrics[f'closedate_ece_all_{d}d']:.3f}" for d in (30, 60, 90)),
     ]
+    if "odoo_pls_auc" in metrics:
+        verdict = "胜过" if metrics["auc_gain_over_odoo"] > 0 else "未胜过"
+        headline.append(f"{verdict} Odoo 内置的预测线索评分: AUC {metrics['test_auc']:.3f} vs "
+                        f"{metrics['odoo_pls_auc']:.3f} ({metrics['auc_gain_over_odoo']:+.3f})")  # fmt: skip
     if (Path(data_dir) / "truth").is_dir():
         headline += _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metrics, oracle_parts)
     evaluation["headline"] = headline

@@ -376,6 +376,10 @@ def _health(health: dict[str, Any], figures: _Figures) -> tuple[list[dict[str, A
         if np.isfinite(gap):
             text += f"，比最好的基准{'高' if gap >= 0 else '低'} {abs(gap):.3f}"
         headline.append(text + "。")
+        odoo = next((name for name in scores if name.startswith("Odoo")), None)
+        if odoo is not None:  # "beats Odoo's built-in scoring on your own data", measured on the same holdout
+            gap = row["auc"] - comparison.set_index("model").loc[odoo, "auc"]
+            headline.append(f"{'胜过' if gap > 0 else '未胜过'} Odoo 内置的预测线索评分 (AUC {gap:+.3f})。")
     return sections, headline
 
 

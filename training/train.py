@@ -30,7 +30,7 @@ from models.base import LeadModel, TrainingSet
 from models.health import PARAMS
 from models.registry import MODELS
 from training.audit import leakage_audit
-from training.baselines import BASELINES, fit_baselines
+from training.baselines import BASELINES, CUSTOMER_BASELINES, ODOO, OdooScoring, fit_baselines
 from training.closedate import AalenJohansen, OpenIsNotWon, evaluate_closedate
 from training.metrics import binary_metrics, compare_models
 from training.selection import Selection, select_health_model
@@ -87,7 +87,7 @@ class Holdout:
 
     def gate_scores(self) -> dict[str, np.ndarray]:
         """The model and the customer's baselines: what the publish gate compares."""
-        return {name: p for name, p in self.scores.items() if name == MODEL_NAME or name in BASELINES}
+        return {name: p for name, p in self.scores.items() if name == MODEL_NAME or name in CUSTOMER_BASELINES}
 
 
 @dataclass
@@ -213,12 +213,16 @@ def fit_baseline_models(
     return health, closedate
 
 
-def score_holdout(artifact: LeadArtifact, baselines: dict[str, object], test: pd.DataFrame, x_test) -> Holdout:
-    """The health model and the baselines on the matured test snapshots."""
+def score_holdout(
+    artifact: LeadArtifact, baselines: dict[str, object], test: pd.DataFrame, x_test, odoo: OdooScoring | None = None
+) -> Holdout:
+    """The health model and the baselines (Odoo's scoring among them, if given) on the matured test snapshots."""
     keep = test["matured"].to_numpy()
     x, snaps = x_test[keep].reset_index(drop=True), test[keep].reset_index(drop=True)
     scores = {MODEL_NAME: artifact.predict_features(x)}
     scores |= {name: model.predict_proba(x) for name, model in baselines.items()}
+    if odoo is not None:
+        scores[ODOO] = odoo.predict_snapshots(snaps[["lead_id", "as_of"]])
     return Holdout(snaps[["lead_id", "as_of"]], snaps["won_within"].to_numpy(int), scores, x[FEATURES])
 
 
@@ -256,7 +260,7 @@ def train_models(
     candidate = fit_all(tables, train, cutoff, intent, progress, "evaluation pass (time split)", engine)
     x_test = engine.transform(candidate.artifact.pipeline, tables, test)
     health_baselines, closedate_baselines = fit_baseline_models(tables, train, candidate.features[FEATURES], cutoff)
-    holdout = score_holdout(candidate.artifact, health_baselines, test, x_test)
+    holdout = score_holdout(candidate.artifact, health_baselines, test, x_test, OdooScoring().fit(tables, cutoff))
     evaluation = holdout_report(candidate.artifact, holdout, closedate_baselines, tables, test, x_test)
     evaluation["audit"] = candidate.audit
     if intent is not None:
@@ -358,11 +362,14 @@ def flat_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
     ours = binary_metrics(health["y"], health["scores"][health["model"]])
     out = {f"test_{k}": float(v) for k, v in ours.items()}
     aucs = {n: binary_metrics(health["y"], p)["auc"] for n, p in health["scores"].items() if n != health["model"]}
-    out["best_baseline_auc"] = float(max(auc for n, auc in aucs.items() if n in BASELINES))
+    out["best_baseline_auc"] = float(max(auc for n, auc in aucs.items() if n in CUSTOMER_BASELINES))
     out["auc_gain_over_best_baseline"] = out["test_auc"] - out["best_baseline_auc"]
     for i, name in enumerate(BASELINES):
         out[f"baseline_{i + 1}_auc"] = float(aucs[name])
-    ablations = [auc for n, auc in aucs.items() if n not in BASELINES]
+    if ODOO in aucs:  # "beats Odoo's built-in scoring on your own data", measured
+        out["odoo_pls_auc"] = float(aucs[ODOO])
+        out["auc_gain_over_odoo"] = out["test_auc"] - out["odoo_pls_auc"]
+    ablations = [auc for n, auc in aucs.items() if n not in CUSTOMER_BASELINES]
     if ablations:
         out["ablation_logistic_all_features_auc"] = float(max(ablations))
     for days in (30, 60, 90):

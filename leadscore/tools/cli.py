@@ -186,7 +186,53 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     demo_key = Settings.from_env().home / "api_key"
     if not (env.get("LEADSCORE_API_KEYS") or env.get("LEADSCORE_API_KEYS_FILE")) and demo_key.exists():
         env["LEADSCORE_API_KEYS_FILE"] = str(demo_key)  # the key `leadscore demo` created
-    return subprocess.call(serve_command(args.port, args.host), env=env)
+    return run_until_signalled(serve_command(args.port, args.host), env)
+
+
+def run_until_signalled(command: list[str], env: dict[str, str], grace_seconds: float = 30) -> int:
+    """Run the server in its own process group and hand it the SIGTERM / SIGINT this process gets (what systemd,
+    supervisord, Docker or Kubernetes send to the process they started): BentoML's supervisor then lets the
+    requests in flight finish and stops its workers. Returns when every process of the server has stopped; a
+    group still up `grace_seconds` after the signal is killed, so the port is always left free."""
+    server = subprocess.Popen(command, env=env, start_new_session=True)
+    signalled: list[int] = []
+
+    def forward(signum, _frame) -> None:
+        signalled.append(signum)
+        if server.poll() is None:
+            server.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            try:
+                code = server.wait(timeout=grace_seconds if signalled else None)
+                break
+            except subprocess.TimeoutExpired:
+                print(
+                    f"the service did not stop within {grace_seconds:.0f} s of the signal; killing it", file=sys.stderr
+                )
+                os.killpg(server.pid, signal.SIGKILL)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    _stop_group(server.pid, grace_seconds)
+    return 0 if signalled else code
+
+
+def _stop_group(pgid: int, grace_seconds: float) -> None:
+    """Wait for what is left of a stopped server's process group (its workers), then kill the rest."""
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

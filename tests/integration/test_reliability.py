@@ -12,6 +12,7 @@ import threading
 import time
 
 import httpx
+import psutil
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -20,8 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from bench.load import run_load
-from leadscore.tools.cli import serve_command
-from leadscore.tools.demo import lead_request, wait_until_ready
+from leadscore.tools.demo import lead_request, port_is_free, wait_until_ready
 from tests.conftest import ARTIFACTS, free_port
 from tests.integration.conftest import API_KEY, AUTH, MAX_LEADS
 
@@ -81,7 +81,8 @@ def test_32_concurrent_clients_get_no_error_and_every_scored_lead_is_logged(serv
 
 @pytest.fixture(scope="module")
 def own_server(trained, tmp_path_factory):
-    """A second server, to be stopped: its keys come from a file (to rotate them) and it logs to its own db."""
+    """A second server, started as a user starts it (`leadscore serve`), to be stopped: its keys come from a
+    file (to rotate them) and it logs to its own db."""
     home = tmp_path_factory.mktemp("own-server")
     keys = home / "keys"
     keys.write_text(f"{API_KEY}\n")
@@ -91,10 +92,11 @@ def own_server(trained, tmp_path_factory):
            "LEADSCORE_MAX_LEADS": "500"}  # fmt: skip
     env.pop("LEADSCORE_API_KEYS", None)
     log = open(home / "bentoml.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(serve_command(port, "127.0.0.1"), env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "leadscore.tools.cli", "serve", "--port", str(port), "--host", "127.0.0.1"]
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(url, proc, timeout=180)
-    yield {"url": url, "proc": proc, "keys": keys, "log": home / "bentoml.log"}
+    yield {"url": url, "proc": proc, "keys": keys, "log": home / "bentoml.log", "port": port}
     if proc.poll() is None:
         proc.kill()
     log.close()
@@ -125,17 +127,22 @@ def test_sigterm_lets_requests_in_flight_finish(own_server, tables) -> None:
         response = httpx.post(f"{own_server['url']}/score", json=request, headers=AUTH, timeout=120)
         outcome.update(status=response.status_code, body=response.json(), seconds=time.monotonic() - started)
 
+    service = psutil.Process(own_server["proc"].pid).children(recursive=True)  # bentoml serve and its workers
+    assert len(service) >= 3, [p.cmdline()[:4] for p in service]
     sender = threading.Thread(target=send)
     sender.start()
     time.sleep(1.0)  # the request is being scored (a 400-lead request takes several seconds here)
     assert "status" not in outcome, "the request finished before the signal: make it bigger"
-    own_server["proc"].send_signal(signal.SIGTERM)
+    own_server["proc"].send_signal(signal.SIGTERM)  # to `leadscore serve`, as systemd or Kubernetes would
     sender.join(timeout=120)
-    code = own_server["proc"].wait(timeout=60)
+    code = own_server["proc"].wait(timeout=90)
+    left = [p.pid for p in service if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     _record("sigterm", {"status": outcome.get("status"), "leads": len(leads), "seconds": outcome.get("seconds"),
-                        "exit_code": code})  # fmt: skip
+                        "exit_code": code, "processes_left": len(left)})  # fmt: skip
     assert outcome["status"] == 200
     assert len(outcome["body"]["results"]) + len(outcome["body"]["errors"]) == len(leads)
+    assert code == 0 and left == [], "every process of the service stopped"
+    assert port_is_free(own_server["port"]), "the port is free for the next start"
 
 
 @pytest.mark.parametrize("fault", ["missing", "corrupt"])
