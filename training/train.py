@@ -176,6 +176,7 @@ def train_models(
     tables: dict[str, pd.DataFrame],
     *,
     intent_labels: str | Path | None = None,
+    intent_label_set: str | Path | None = None,
     progress: bool = True,
     refit: bool = True,
     client=None,
@@ -187,7 +188,7 @@ def train_models(
     if intent_labels is not None:
         from training.intent import train_intent
 
-        intent, intent_metrics = train_intent(intent_labels)
+        intent, intent_metrics = train_intent(intent_labels, labels=intent_label_set)
     snapshots = make_snapshots(tables)
     cutoff, train, test = split_at_cutoff(snapshots)
     if len(test) < 50 or len(train) < 100:

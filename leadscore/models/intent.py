@@ -151,8 +151,8 @@ class IntentModel:
         temperature from the chosen setting's out-of-fold margins."""
         Cs = _grid(self.C, C_GRID)
         weights = _grid(self.embedding_weight, EMBEDDING_WEIGHTS) if vectors is not None else (0.0,)
-        classes = np.unique(y)
-        folds = min(self.inner_folds, len(y) // 2)
+        classes, counts = np.unique(y, return_counts=True)
+        folds = min(self.inner_folds, int(counts.max()))  # StratifiedKFold: some label must fill every fold
         self.cv_results_: dict[tuple[float, float], float] = {}
         if folds < 2:  # too few rows to cross-validate: the middle of each grid, raw margins
             self.C_, self.embedding_weight_, self.temperature_ = Cs[len(Cs) // 2], weights[len(weights) // 2], 1.0
