@@ -67,7 +67,9 @@ class TextEmbedder:
                     out[i] = vector
             if missing:
                 unique = list(missing)
-                vectors = _engine(self.variant).encode(unique, self.query).reshape(len(unique), DIM)
+                # The engine encodes to UTF-8 itself; a lone surrogate (broken input) would raise there.
+                clean = [t.encode("utf-8", "replace").decode("utf-8") for t in unique]
+                vectors = _engine(self.variant).encode(clean, self.query).reshape(len(unique), DIM)
                 for text, vector in zip(unique, vectors, strict=True):
                     out[missing[text]] = vector
                     cache[text] = vector

@@ -173,6 +173,7 @@ def test_embedding_engine_works_offline_and_a_pickled_model_gives_identical_prob
     vectors = embedder.embed(["我想听周杰伦的歌", "播放一首周杰伦的歌", "明天北京天气怎么样"])
     assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2], "two music requests are closer than music and weather"
+    assert embedder.embed(["\ud800坏了"]).shape == (1, 384), "a lone surrogate (broken input) is not an error"
     clear_cache()  # encoded again, alone this time: the same vector as in the batch
     assert pickle.loads(pickle.dumps(embedder)).embed(["我想听周杰伦的歌"]).tobytes() == vectors[0].tobytes()
 
