@@ -43,6 +43,18 @@ C_GRID = (0.3, 1.0, 3.0)
 EMBEDDING_WEIGHTS = (1.0, 2.0, 3.0)  # the vector has norm 1; each TF-IDF block too: w=2 makes meaning count double
 
 
+_TOKENIZER: ChineseTokenizer | None = None
+
+
+def _tokenizer() -> ChineseTokenizer:
+    """One jieba tokenizer for every intent model of this process (building one takes about a second, and a
+    cross-validation fits a dozen models); an unpickled model gets its own, built on first use."""
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        _TOKENIZER = ChineseTokenizer()
+    return _TOKENIZER
+
+
 def default_labels() -> tuple[str, ...]:
     """The shipped label set (features/resources/intent_labels.json)."""
     path = files("features") / "resources" / "intent_labels.json"
@@ -115,7 +127,7 @@ class IntentModel:
     def _vectorizers(self, min_df: int) -> tuple[TfidfVectorizer, TfidfVectorizer]:
         common = {"max_features": self.max_features, "sublinear_tf": True, "min_df": min_df, "lowercase": False}
         chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), **common)
-        words = TfidfVectorizer(tokenizer=ChineseTokenizer(), token_pattern=None, ngram_range=(1, 2), **common)
+        words = TfidfVectorizer(tokenizer=_tokenizer(), token_pattern=None, ngram_range=(1, 2), **common)
         return chars, words
 
     @staticmethod
