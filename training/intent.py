@@ -4,7 +4,8 @@ Real CRM exports carry no intent, so the model learns from a file a person label
 one (labels/intent.csv) the way a customer would. Cross-validation gives the honest figure on the labelled
 file; `evaluate_on_world` compares with the simulator's true intent on another world.
 
-    python -m training.intent --labels data/labels/intent.csv [--evaluate other_world/] [--save model.pkl]
+    python -m training.intent --labels data/labels/intent.csv [--label-set labels.txt] [--evaluate other_world/]
+        [--save model.pkl]
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import io
 import json
 import logging
 import pickle
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,20 +59,77 @@ def _decode(path: Path) -> str:
         return content
 
 
-def load_labelled_csv(
-    path: str | Path, text_column: str = "text", label_column: str = "label", labels: Sequence[str] | None = None
-) -> tuple[list[str], list[str]]:
-    """Texts and labels from a CSV (UTF-8, or GBK as Excel saves it); every label must be in `labels`
-    (default: the shipped set). Errors name the spreadsheet rows (header = row 1) and the offending labels.
-    Empty texts are kept: the model answers them with its label shares."""
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def load_label_set(path: str | Path) -> tuple[str, ...]:
+    """A label set from a file: one label per line (blank lines skipped), or a JSON list (or {"labels": [...]},
+    the shape of features/resources/intent_labels.json). Errors name the lines."""
     path = Path(path)
-    allowed = default_labels() if labels is None else tuple(labels)
+    if not path.is_file():
+        raise LabelledDataError(f"{path}: no such label-set file")
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelledDataError(
+            f"{path}: unreadable label-set file ({_one_line(exc)}); save it as UTF-8 text"
+        ) from None
+    if content.lstrip().startswith(("[", "{")):
+        try:
+            parsed = json.loads(content)
+        except json.JSONDecodeError as exc:
+            raise LabelledDataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        parsed = parsed.get("labels") if isinstance(parsed, dict) else parsed
+        if not isinstance(parsed, list) or not all(isinstance(label, str) for label in parsed):
+            raise LabelledDataError(f'{path}: expected a JSON list of label strings (or {{"labels": [...]}})')
+        entries = [(i + 1, label.strip()) for i, label in enumerate(parsed)]
+        where = "item"
+    else:
+        entries = [(i + 1, line.strip()) for i, line in enumerate(content.splitlines()) if line.strip()]
+        where = "line"
+    blank = [n for n, label in entries if not label]
+    if blank:
+        raise LabelledDataError(f"{path}: empty label at {where} {', '.join(map(str, blank))}")
+    first: dict[str, int] = {}
+    repeated = []
+    for n, label in entries:
+        if label in first:
+            repeated.append(f"{label!r} at {where} {first[label]} and {n}")
+        first.setdefault(label, n)
+    if repeated:
+        raise LabelledDataError(f"{path}: labels repeated: {'; '.join(repeated)}")
+    if len(first) < 2:
+        raise LabelledDataError(f"{path}: a label set needs at least 2 labels, found {list(first)}")
+    return tuple(first)
+
+
+def labels_found(found: Sequence[str]) -> tuple[str, ...]:
+    """The label set of a labelled file: the shipped labels it uses in their shipped order (so the default
+    product keeps its column order), then any others in order of first appearance."""
+    present = dict.fromkeys(found)
+    shipped = [label for label in default_labels() if label in present]
+    return tuple(shipped + [label for label in present if label not in shipped])
+
+
+def load_labelled_csv(
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    labels: Sequence[str] | None = None,
+    min_rows_per_label: int = 2,
+) -> tuple[list[str], list[str]]:
+    """Texts and labels from a CSV (UTF-8, or GBK as Excel saves it). With `labels`, every label must be in
+    it; without, the file's own labels are the set. Errors name the spreadsheet rows (header = row 1) and the
+    offending labels, on one line. A label needs `min_rows_per_label` rows (2 to train: cross-validation
+    cannot learn a label from its only row; 1 for a test file). Empty texts are kept: the model answers them with its label shares."""
+    path = Path(path)
     if not path.is_file():
         raise LabelledDataError(f"{path}: no such file")
     try:
         frame = pd.read_csv(io.StringIO(_decode(path)), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise LabelledDataError(f"{path}: not a readable CSV: {exc}") from None
+        raise LabelledDataError(f"{path}: not a readable CSV: {_one_line(exc)}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
@@ -83,10 +143,21 @@ def load_labelled_csv(
     blank = np.flatnonzero(found.to_numpy() == "").tolist()
     if blank:
         raise LabelledDataError(f"{path}: {label_column} is empty on {_rows(blank)}; label every row or remove it")
-    unknown = sorted(set(found) - set(allowed))
-    if unknown:
-        details = "; ".join(f"{label!r} on {_rows(np.flatnonzero(found == label).tolist())}" for label in unknown)
-        raise LabelledDataError(f"{path}: labels not in the configured set {list(allowed)}: {details}")
+    if labels is not None:
+        unknown = sorted(set(found) - set(labels))
+        if unknown:
+            details = "; ".join(f"{label!r} on {_rows(np.flatnonzero(found == label).tolist())}" for label in unknown)
+            raise LabelledDataError(f"{path}: labels not in the label set {list(labels)}: {details}")
+    if found.nunique() < 2 and min_rows_per_label > 1:
+        raise LabelledDataError(f"{path}: every row has the label {found.iloc[0]!r}; an intent model needs two or more")
+    counts = found.value_counts()
+    rare = counts[counts < min_rows_per_label].index.tolist()
+    if rare:
+        details = "; ".join(f"{label!r} on {_rows(np.flatnonzero(found == label).tolist())}" for label in rare)
+        raise LabelledDataError(
+            f"{path}: labels with fewer than {min_rows_per_label} rows, too few to train and cross-validate "
+            f"(label more rows of each, or remove them): {details}"
+        )
     return frame[text_column].tolist(), found.tolist()
 
 
@@ -119,17 +190,26 @@ def cross_validate_intent(
     random_state: int = 0,
     **model_params: Any,
 ) -> dict[str, Any]:
-    """Stratified k-fold: metrics of the pooled out-of-fold predictions (fewer folds if a label is rare)."""
-    label_set = default_labels() if label_set is None else tuple(label_set)
+    """Stratified k-fold: metrics of the pooled out-of-fold predictions. Each fold's model makes its own
+    choices (C, embedding weight, temperature) by cross-validation within its training rows: nested, so the
+    figure is what a model trained this way scores on texts it has never seen. A label with fewer rows than
+    folds is in only some test folds (each of its rows is still predicted once)."""
+    label_set = labels_found(labels) if label_set is None else tuple(label_set)
     y = np.asarray(labels, dtype=object)
-    smallest = pd.Series(y).value_counts()
-    folds = min(n_splits, int(smallest.min()))
-    if folds < 2:
-        rare = smallest[smallest < 2].index.tolist()
+    counts = pd.Series(y).value_counts()
+    if (counts < 2).any():
+        rare = counts[counts < 2].index.tolist()
         raise LabelledDataError(f"labels {rare} have a single row; cross-validation needs at least 2 per label")
+    folds = min(n_splits, int(counts.max()))  # StratifiedKFold: some label must fill every fold
+    rare = counts[counts < folds].index.tolist()
+    if rare:
+        log.info("labels %s have fewer rows than the %d folds: they are tested in only some folds", rare, folds)
     texts = list(texts)
     predicted = np.empty(len(y), dtype=object)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y):
+    with warnings.catch_warnings():  # StratifiedKFold warns about those rare labels, logged above
+        warnings.simplefilter("ignore", UserWarning)
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y))
+    for train, test in splits:
         model = IntentModel(label_set, **model_params).fit([texts[i] for i in train], y[train])
         predicted[test] = model.predict([texts[i] for i in test])["intent"].to_numpy()
     return {"folds": folds, **intent_metrics(y, predicted, label_set)}
@@ -139,15 +219,19 @@ def train_intent(
     path: str | Path,
     text_column: str = "text",
     label_column: str = "label",
-    labels: Sequence[str] | None = None,
+    labels: Sequence[str] | str | Path | None = None,
     n_splits: int = 5,
     random_state: int = 0,
     **model_params: Any,
 ) -> tuple[IntentModel, dict[str, Any]]:
-    """The intent model fitted on every labelled row, and its cross-validated metrics."""
+    """The intent model fitted on every labelled row, and its (nested) cross-validated metrics. `labels`: the
+    label set, a sequence or a label-set file (see load_label_set); None: the labels found in the CSV."""
+    if isinstance(labels, str | Path):
+        labels = load_label_set(labels)
     texts, y = load_labelled_csv(path, text_column, label_column, labels)
-    metrics = cross_validate_intent(texts, y, labels, n_splits, random_state, **model_params)
-    return IntentModel(labels, **model_params).fit(texts, y), metrics
+    label_set = labels_found(y) if labels is None else tuple(labels)
+    metrics = cross_validate_intent(texts, y, label_set, n_splits, random_state, **model_params)
+    return IntentModel(label_set, **model_params).fit(texts, y), metrics
 
 
 def evaluate_on_world(model: IntentModel, data_dir: str | Path) -> dict[str, Any]:
@@ -171,10 +255,20 @@ def main() -> None:
     parser.add_argument("--labels", required=True, help="labelled CSV (e.g. <simulated export>/labels/intent.csv)")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
+    parser.add_argument(
+        "--label-set", help="the allowed labels: one per line, or a JSON list (default: the labels found in the CSV)"
+    )
+    parser.add_argument("--no-embeddings", action="store_true", help="TF-IDF only (faster, about 2 points worse)")
     parser.add_argument("--evaluate", help="another simulated export (with truth/) to compare with the true intent")
     parser.add_argument("--save", help="write the fitted model here (pickle)")
     args = parser.parse_args()
-    model, metrics = train_intent(args.labels, args.text_column, args.label_column)
+    try:
+        model, metrics = train_intent(
+            args.labels, args.text_column, args.label_column, args.label_set, embeddings=not args.no_embeddings
+        )
+    except LabelledDataError as exc:
+        print(f"training.intent: error: {exc}", file=sys.stderr)  # noqa: T201 - one line, no trace
+        raise SystemExit(2) from None
     report: dict[str, Any] = {"cross_validated": metrics}
     if args.evaluate:
         report["vs_true_intent"] = evaluate_on_world(model, args.evaluate)

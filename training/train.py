@@ -161,7 +161,7 @@ def fit_all(
     clock.lap("stage labels")
     selection = None
     if "health" not in params:
-        selection = select_health_model(features[FEATURES], y90, snapshots["as_of"], matured)
+        selection = select_health_model(features[FEATURES], y90, snapshots["as_of"], matured, data.groups)
         params["health"] = {"scorer": selection.scorer}
     clock.lap("model selection")
     fitted: dict[str, LeadModel] = {}
@@ -226,19 +226,22 @@ def score_holdout(
     return Holdout(snaps[["lead_id", "as_of"]], snaps["won_within"].to_numpy(int), scores, x[FEATURES])
 
 
-def labelled_intent(path: str | Path) -> LabelledIntent:
-    """The labelled form texts and the intent model fitted on them, with its cross-validated figures."""
-    from training.intent import load_labelled_csv, train_intent
+def labelled_intent(path: str | Path, label_set: str | Path | None = None) -> LabelledIntent:
+    """The labelled form texts and the intent model fitted on them, with its cross-validated figures.
+    `label_set`: a label-set file (training/intent.py `load_label_set`); None: the labels the file holds."""
+    from training.intent import load_label_set, load_labelled_csv, train_intent
 
-    model, metrics = train_intent(path)
-    texts, labels = load_labelled_csv(path)
-    return LabelledIntent(texts, labels, tuple(model.labels), model, metrics)
+    labels = load_label_set(label_set) if label_set is not None else None
+    model, metrics = train_intent(path, labels=labels)
+    texts, found = load_labelled_csv(path, labels=labels)
+    return LabelledIntent(texts, found, tuple(model.labels), model, metrics)
 
 
 def train_models(
     tables: dict[str, pd.DataFrame],
     *,
     intent_labels: str | Path | None = None,
+    intent_label_set: str | Path | None = None,
     progress: bool = True,
     refit: bool = True,
     engine: FeatureEngine | None = None,
@@ -247,7 +250,7 @@ def train_models(
     evaluated models instead: quicker, for experiments and tests). `engine`: where features are computed
     (default this process; leadscore/jobs/scaleout.py has a Dask cluster's)."""
     engine = engine or LocalFeatures()
-    intent = labelled_intent(intent_labels) if intent_labels is not None else None
+    intent = labelled_intent(intent_labels, intent_label_set) if intent_labels is not None else None
     snapshots = make_snapshots(tables)
     split = time_split(tables, snapshots)
     cutoff, train, test = split.cutoff, split.train, split.test

@@ -82,9 +82,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from leadscore.jobs.scaleout import DaskFeatures, dask_client
 
         with dask_client(args.dask) as client:
-            result = train_models(tables, intent_labels=labels, engine=DaskFeatures(client))
+            result = train_models(tables, intent_labels=labels, intent_label_set=args.intent_label_set,
+                                  engine=DaskFeatures(client))  # fmt: skip
     else:
-        result = train_models(tables, intent_labels=labels)
+        result = train_models(tables, intent_labels=labels, intent_label_set=args.intent_label_set)
     audit = result.evaluation["audit"]
     for row in audit[audit["flagged"]].itertuples():
         print(f"leakage audit: {row.feature}: {row.reason}")
@@ -245,7 +246,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     data = settings.home / "demo-data"
     # The demo keeps the classic story: the README's example answer and figures were measured on it.
     _cmd_simulate(argparse.Namespace(leads=args.leads, seed=args.seed, out=str(data), format="csv", story="classic"))
-    _cmd_train(argparse.Namespace(data=str(data), intent_labels=None, flat=None, dask=None))
+    _cmd_train(argparse.Namespace(data=str(data), intent_labels=None, intent_label_set=None, flat=None, dask=None))
     request_file = settings.home / "example_request.json"
     request_file.write_text(json.dumps(example_request(data), ensure_ascii=False, indent=2))
     key = os.environ.get("LEADSCORE_API_KEYS", "").split(",")[0].strip() or demo_api_key(settings.home)
@@ -331,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the models, track them in MLflow, gate and hand them to BentoML")
     p.add_argument("--data", help="directory of contract tables (or, with --flat, the flat table's path)")
     p.add_argument("--intent-labels", help="labelled CSV of form texts (text,label); default DATA/labels/intent.csv")
+    p.add_argument(
+        "--intent-label-set", help="the allowed intent labels, one per line or a JSON list (default: those in the CSV)"
+    )
     p.add_argument("--flat", metavar="CONFIG", help="train on one flat table described by a JSON config")
     p.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
     p.set_defaults(func=_cmd_train)
