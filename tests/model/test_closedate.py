@@ -72,7 +72,7 @@ def test_training_labels_are_censored_at_the_cutoff(tables) -> None:
 
 @pytest.fixture(scope="module")
 def trained(tables):
-    return train_closedate(tables, num_rounds=150, max_leads=3000, num_threads=1)  # half the world: fast
+    return train_closedate(tables, num_rounds=150, max_leads=3000, num_threads=2)  # half the world: fast
 
 
 def test_horizons_are_monotone_probabilities(trained, tables) -> None:

@@ -114,7 +114,7 @@ def csv_world(tmp_path_factory) -> Path:
     from leadscore.tools.simulator import simulate
 
     out = tmp_path_factory.mktemp("csv") / "world"
-    simulate(1500, 23, out, story="classic", progress=False, table_format="csv")
+    simulate(1000, 23, out, story="classic", progress=False, table_format="csv")
     return out
 
 
@@ -122,7 +122,7 @@ def test_scores_of_a_csv_export_on_dask_equal_one_machine(client, trained, csv_w
     artifact = trained["result"].artifact
     score_export(artifact, csv_world, tmp_path / "one.jsonl", progress=False)
     summary = score_export_on_dask(
-        artifact, csv_world, tmp_path / "dask.jsonl", client, leads_per_partition=300, progress=False
+        artifact, csv_world, tmp_path / "dask.jsonl", client, leads_per_partition=200, progress=False
     )
     one = pd.read_json(tmp_path / "one.jsonl", lines=True).set_index("lead_id").sort_index()
     spread = pd.read_json(tmp_path / "dask.jsonl", lines=True).set_index("lead_id").sort_index()

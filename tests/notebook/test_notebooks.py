@@ -20,7 +20,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 def notebook_home(tmp_path_factory) -> Path:
     """Its own MLflow store, so the notebooks' champion is theirs and the session's stays untouched."""
     home = tmp_path_factory.mktemp("notebook-home")
-    os.environ["LEADSCORE_NOTEBOOK_LEADS"] = "2500"
+    os.environ["LEADSCORE_NOTEBOOK_LEADS"] = "1500"
     return home
 
 
