@@ -100,6 +100,10 @@ class RiskModel(LeadModel):
         self.holdout_: dict[str, Any] = {}
         return self
 
+    def warm_up(self) -> RiskModel:
+        working_days_between(pd.Series([pd.Timestamp("2026-01-01", tz="UTC")]), pd.Series([pd.Timestamp.now("UTC")]))
+        return self
+
     # ------------------------------------------------------------------ probabilities
 
     def raw_loss(self, features: pd.DataFrame, anchor_level: np.ndarray | None = None) -> np.ndarray:
