@@ -180,7 +180,7 @@ class RiskModel(LeadModel):
         if high:
             level = "高危"
             reasons.append(f"7天内丢单概率{p[0]:.0%}，超过警戒线{self.threshold_7d_:.0%}")
-            if escalate_high:
+            if escalate_high and not any(s.kind == "untouched" for s in stalls):  # else that stall says it
                 reasons.append(f"高危预警后已{untouched}个工作日无跟进，升级给主管")
         elif p[2] >= self.warn_30d:
             level = "预警"
