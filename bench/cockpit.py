@@ -4,7 +4,7 @@
 
 Simulates a CRM export of `--leads` leads, trains a model on a 3,000-lead world (quality does not matter
 here), scores every lead of the export through the service's code (`score_requests`) at the export's end and
-`--rescored` of them 14 days earlier too (score history, action effectiveness), writes the answers with their
+the `--rescored` newest of them 14 days earlier too (score history, action effectiveness), writes the answers with their
 events into a prediction log (SQLite, as served), then renders the cockpit `--repeats` times in-process
 (`serving.page.cockpit_page`: every read, computation, chart and template of a GET /manager/cockpit: the
 route only hands it to a thread), and the lead page likewise; reports p50 and max.
@@ -50,7 +50,8 @@ def fill(log: PredictionLog, model: LeadArtifact, data: Path, rescored: int) -> 
     ids = tables["leads"]["lead_id"].tolist()
     started = time.perf_counter()
     scored = 0
-    for as_of, chosen in ((end - pd.Timedelta(days=14), ids[:rescored]), (end, ids)):
+    # The newest leads are scored twice: most of them are still open 14 days before the end.
+    for as_of, chosen in ((end - pd.Timedelta(days=14), ids[-rescored:]), (end, ids)):
         old_enough = set(tables["leads"].loc[tables["leads"]["created_at"] <= as_of, "lead_id"])
         chosen = [i for i in chosen if i in old_enough]
         for k in range(0, len(chosen), CHUNK):

@@ -184,14 +184,17 @@ def main() -> None:
     parser.add_argument("--skip-simulator", action="store_true")
     parser.add_argument("--out", default="bench/results/warnings.md")
     args = parser.parse_args()
-    figures = {}
+    saved = Path(args.out).with_suffix(".json")
+    # A part skipped keeps its figures from the last run (each part takes tens of minutes on two cores).
+    figures = json.loads(saved.read_text(encoding="utf-8")) if saved.exists() else {}
     if not args.skip_simulator:
         figures["simulator"] = simulator(args.train_leads, args.eval_leads, Path(args.root))
         print(json.dumps(figures["simulator"], indent=1, default=str), flush=True)
     if not args.skip_maven:
         figures["maven"] = maven()
         print(json.dumps(figures["maven"], indent=1, default=str), flush=True)
-    lines = ["# Early warnings: loss within 7 / 14 / 30 days", "", f"`python -m bench.warnings` ({time.ctime()}).", ""]
+    lines = ["# Early warnings: loss within 7 / 14 / 30 days", "", f"`python -m bench.warnings` (last part run {time.ctime()}; "
+             "a part run with --skip-* keeps its figures from bench/results/warnings.json).", ""]  # fmt: skip
     if "simulator" in figures:
         s = figures["simulator"]
         lines += table(f"Simulator: trained on world 61 ({s['train_leads']:,} leads, {s['train_seconds']:.0f} s), "
@@ -202,7 +205,7 @@ def main() -> None:
             figures["maven"],
         )
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    Path(args.out).with_suffix(".json").write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
+    saved.write_text(json.dumps(figures, indent=1, default=str, ensure_ascii=False), encoding="utf-8")
 
 
 if __name__ == "__main__":

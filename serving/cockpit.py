@@ -277,8 +277,8 @@ def action_effect(loaded: list[dict[str, Any]]) -> list[dict[str, Any]]:
             change = 100 * (after["answer"]["win_probability"] - before["answer"]["win_probability"])
             activities = after["events"].get("activities", [])
             for action in before["answer"].get("next_actions", []):
-                if not action.get("as_event"):
-                    continue
+                if not (action.get("as_event") or {}).get("activities"):
+                    continue  # a reassignment or nurture adds no activity: whether it was done cannot be seen here
                 titles[action["action"]] = action["title"]
                 done = _done(action, activities, before["as_of"], after["as_of"])
                 stats[action["action"]]["done" if done else "not"].append(change)
