@@ -188,6 +188,10 @@ class FeaturePipeline:
         targets = {"form_text_win_p": (y, None), "notes_win_p": (y, None),
                    "notes_stage_level": (stage.to_numpy(), stage.notna().to_numpy())}  # fmt: skip
         for name, (target, usable) in targets.items():
+            known = target if usable is None else target[usable]
+            if len(pd.unique(known)) < 2:  # e.g. an export without stage history: nothing to learn, left missing
+                features[name] = np.nan
+                continue
             features[name] = self._fit_text_model(name, features[TEXT_MODELS[name]], target, groups, usable)
         self.category_levels_ = {
             c: sorted(features[c].dropna().astype(str).value_counts().loc[lambda s: s >= 5].index) for c in CATEGORICAL

@@ -188,7 +188,17 @@ class LeadArtifact:
     def _explanation(explained, features: pd.DataFrame, i: int, all_factors: bool) -> dict[str, Any]:
         folded = factors(explained.points.iloc[i], features.iloc[i])
         shown = {"factors": folded} if all_factors else top_factors(folded)
-        return {"base_score": round(float(explained.base_score[i]), 2), **shown}
+        compact = [
+            {
+                "factor": f["factor"],
+                "label": f["label"],
+                "points": f["points"],
+                "value": f["sentence"].rsplit("，", 1)[0],
+            }
+            for f in folded
+            if abs(f["points"]) >= 0.05
+        ]
+        return {"base_score": round(float(explained.base_score[i]), 2), **shown, "contributions": compact}
 
     def score_request(self, request: dict[str, Any], *, all_factors: bool = False) -> Scored:
         """Answer the contract's online request: a result per valid lead, an error entry per invalid one."""

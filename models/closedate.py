@@ -177,6 +177,41 @@ class CloseDateModel(LeadModel):
         at_start = np.hstack([np.ones((len(h), 1)), alive[:, :-1]])
         return np.cumsum(at_start * h[:, :, WON], axis=1), np.cumsum(at_start * h[:, :, LOST], axis=1)
 
+    def loss_within(
+        self, features: pd.DataFrame, days: tuple[float, ...], anchor_level: np.ndarray | None = None
+    ) -> np.ndarray:
+        """P(lost within each of `days` days of as_of), shape (snapshots, len(days)): the competing-risks
+        cumulative incidence of a loss, never anchored (the health anchor is a win probability).
+
+        Between bin edges the hazards are taken as constant in continuous time (a piecewise-exponential
+        reading of the discrete model): a deal open at the start of bin k, which stays open through it with
+        probability q_k, is still open a fraction f into it with probability q_k ** f, and each exit is a
+        loss in the bin's proportion h_lost / (1 - q_k). At bin edges this is exactly the discrete CIF, so 7
+        and 14 days come from the same booster as 30 / 60 / 90 without finer bins (docs/warnings.md measures
+        it). A loss probability is never above 1 - P(won by then) of the anchored win curve."""
+        h = self.hazards(features)
+        stay = h[:, :, OPEN]
+        alive = np.hstack([np.ones((len(h), 1)), np.cumprod(stay, axis=1)])  # open at the start of bin k
+        exit_ = np.maximum(1.0 - stay, 1e-12)
+        lost_in_bin, won_in_bin = alive[:, :-1] * h[:, :, LOST], alive[:, :-1] * h[:, :, WON]
+        lost_cif = np.hstack([np.zeros((len(h), 1)), np.cumsum(lost_in_bin, axis=1)])
+        won_cif = np.hstack([np.zeros((len(h), 1)), np.cumsum(won_in_bin, axis=1)])
+        scale = np.ones(len(h))
+        if self.anchor_ is not None:  # the win curve's level, as `predict` serves it
+            level = self.anchor_.predict(features) if anchor_level is None else anchor_level
+            scale = np.asarray(level) / np.maximum(won_cif[:, -1], 1e-300)
+        out = np.empty((len(h), len(days)))
+        for j, d in enumerate(days):
+            if not 0 < d <= self.horizon_days:
+                raise ValueError(f"loss horizon {d} days: must lie in (0, {self.horizon_days}]")
+            k = min(int(np.ceil(d / self.bin_days)) - 1, self.n_bins - 1)
+            f = d / self.bin_days - k
+            within = (1.0 - stay[:, k] ** f) / exit_[:, k]
+            lost = lost_cif[:, k] + lost_in_bin[:, k] * within
+            won = (won_cif[:, k] + won_in_bin[:, k] * within) * scale
+            out[:, j] = np.clip(np.minimum(lost, 1.0 - won), 0.0, 1.0)
+        return out
+
     def predict(self, features: pd.DataFrame, anchor_level: np.ndarray | None = None) -> pd.DataFrame:
         """Columns p_won_<d> for each report day (non-decreasing, in [0, 1]), p_lost_<horizon>,
         expected_close_days (given a win within the horizon), indexed like `features`. `anchor_level`: the

@@ -8,12 +8,14 @@ from models.closedate import CloseDateModel
 from models.health import HealthModel
 from models.intent import IntentModel
 from models.stage import StageModel
+from models.warnings import RiskModel
 
 MODELS: tuple[type[LeadModel], ...] = (
     HealthModel,
     StageModel,
     CloseDateModel,
     IntentModel,
+    RiskModel,  # reads the close-date model's loss incidence
 )
 # The models whose answers are parts of a lead's answer (the health model's is the answer itself).
 ANSWER_PARTS: tuple[type[LeadModel], ...] = tuple(m for m in MODELS if m.Answer is not None)

@@ -110,11 +110,23 @@ class Factor(BaseModel):
     features: list[str] = Field(description="the catalogue features folded into it")
 
 
+class FactorPoint(BaseModel):
+    """One factor's points, compact: what score history compares between two scorings."""
+
+    factor: str
+    label: str
+    points: float
+    value: str = Field(description="the lead's own values, in Chinese (the factor's sentence without its points)")
+
+
 class Explanation(BaseModel):
     base_score: float = Field(description="the score with every contribution zero; factors add up from it")
     positive: list[Factor] = Field(default_factory=list, description="the strongest factors raising the score")
     negative: list[Factor] = Field(default_factory=list, description="the strongest factors lowering it")
     factors: list[Factor] | None = Field(None, description="/explain: every factor, largest effect first")
+    contributions: list[FactorPoint] | None = Field(
+        None, description="every factor with |points| >= 0.05, compact (score history explains moves with it)"
+    )
 
 
 class LeadUpdate(BaseModel):
@@ -266,3 +278,41 @@ class Metadata(BaseModel):
     intent_labels: list[str] | None
     limits: Limits
     features: list[FeatureInfo]
+
+
+# ---------------------------------------------------------------------------------------------- history
+
+
+class FactorMove(BaseModel):
+    factor: str
+    label: str
+    points: float = Field(description="signed change of the factor's points between the two scorings")
+    before: str | None = Field(description="the lead's values at the earlier scoring (null: the factor was ~0)")
+    after: str | None = Field(description="at the later scoring")
+    sentence: str = Field(description="e.g. 报价单附件 0份→1份 +6.2分")
+
+
+class HistoryEntry(BaseModel):
+    """One scoring of the lead, and what moved its score since the one before."""
+
+    as_of: str = Timestamp
+    scored_at: str = Field(description="when the service scored it (ISO 8601, UTC)")
+    endpoint: str
+    model_version: str
+    health_score: float
+    tier: str
+    stage: str | None = Field(description="inferred stage")
+    risk_level: str | None = Field(description="the early warning's level (正常 / 关注 / 预警 / 高危)")
+    warnings: list[str] = Field(description="the early warning's reasons, in Chinese")
+    change: float | None = Field(description="health points since the previous scoring; null for the first")
+    base_change: float | None = Field(description="of which the base score (another model version)")
+    moved: list[FactorMove] = Field(description="the factors that moved the score most, largest first")
+    summary: str = Field(description="the moves in one Chinese line: 新增报价单附件 +6.2分；7天未跟进 −4.1分")
+
+
+class HistoryAnswer(BaseModel):
+    """GET /leads/{lead_id}/history."""
+
+    lead_id: str = Field(description="masked if it carries a phone number or an e-mail")
+    source: str = Field(description="where the scorings come from (prediction_log, or the lead store)")
+    entries: list[HistoryEntry] = Field(description="oldest first")

@@ -76,7 +76,9 @@ class StageModel(LeadModel):
         self.random_state = random_state
 
     @classmethod
-    def from_training(cls, data: TrainingSet, fitted: dict[str, LeadModel]) -> StageModel:
+    def from_training(cls, data: TrainingSet, fitted: dict[str, LeadModel]) -> StageModel | None:
+        if not pd.Series(data.stage_labels).isin(OPEN_STAGES).any():
+            return None  # an export without confirmed stages (no stage history): the artifact has no stage part
         model = cls(**data.params.get(cls.name, {}))
         return model.fit(data.features[FEATURES + [TEXT_NOTES]], data.stage_labels, groups=data.groups)
 

@@ -1,7 +1,8 @@
 """The manager page: the scored leads from the prediction log, rendered server-side (Jinja2) in Chinese.
 
-A list sorted by health score with filters, a page per lead (factor bars, score trend, radar, timeline,
-next actions) and a team view. Everything shown passes through `mask_personal`: lead ids, owners and
+A list sorted by health score with filters, a page per lead (factor bars, the score trend as a plotly chart
+with what moved the score between scorings, radar, timeline, next actions, the early warning), a team view
+and the manager's cockpit (serving/cockpit.py). Everything shown passes through `mask_personal`: lead ids, owners and
 notes may carry a phone number or an e-mail.
 """
 
@@ -16,7 +17,9 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from features.text import mask_personal
-from models.schema import LeadAnswer
+from models.history import Scoring, entries
+from models.schema import HistoryEntry, LeadAnswer
+from serving import cockpit
 from serving.predlog import PredictionLog
 
 TEMPLATES = Environment(
@@ -72,6 +75,7 @@ def lead_page(log: PredictionLog, row_id: int) -> str | None:
     if not history:
         return None
     r = _view(history[-1])
+    entries = score_history(history)
     explanation = r["answer"].get("explanation") or {}
     factors = explanation.get("factors") or explanation.get("positive", []) + explanation.get("negative", [])
     factors = sorted(factors, key=lambda f: -f["points"])
@@ -84,7 +88,8 @@ def lead_page(log: PredictionLog, row_id: int) -> str | None:
         base_score=explanation.get("base_score", 0.0),
         factors=bars,
         actions=r["answer"].get("next_actions", []),
-        trend=trend_svg([(h["as_of"][:10], h["health_score"]) for h in history]),
+        history=entries,
+        trend=cockpit.figure_json(cockpit.trend_figure(entries)),
         radar=radar_svg(r["answer"].get("health_radar", {})),
         timeline=_timeline(r["events"]),
     )
@@ -115,26 +120,23 @@ def team_page(log: PredictionLog) -> str:
     return TEMPLATES.get_template("team.html").render(title="团队视图", team=team)
 
 
+def score_history(rows: list[dict[str, Any]]) -> list[HistoryEntry]:
+    """The lead's scorings from its log rows (oldest first), each with the factors that moved its score."""
+    return entries(
+        Scoring(LeadAnswer.model_validate_json(r["answer"]), _iso(r["logged_at"]), r["endpoint"]) for r in rows
+    )
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def cockpit_page(reads: cockpit.LeadReads) -> str:
+    return TEMPLATES.get_template("cockpit.html").render(title="经理驾驶舱", c=cockpit.build(reads))
+
+
 def login_page(error: str | None = None) -> str:
     return TEMPLATES.get_template("login.html").render(title="登录", error=error)
-
-
-def trend_svg(points: list[tuple[str, float]], width: int = 320, height: int = 120) -> str:
-    """The score over the lead's scorings as an inline SVG line (0-100 on the y axis)."""
-    if not points:
-        return "<p>没有记录</p>"
-    step = (width - 40) / max(1, len(points) - 1)
-    xy = [(20 + i * step, height - 20 - (height - 40) * score / 100) for i, (_, score) in enumerate(points)]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
-    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2b6cb0"/>' for x, y in xy)
-    return (
-        f'<svg id="trend" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="健康分走势">'
-        f'<polyline points="{line}" fill="none" stroke="#2b6cb0" stroke-width="2"/>{dots}'
-        f'<text x="20" y="{height - 4}" font-size="10">{points[0][0]}</text>'
-        f'<text x="{width - 20}" y="{height - 4}" font-size="10" text-anchor="end">{points[-1][0]}</text>'
-        f'<text x="{xy[-1][0]:.1f}" y="{xy[-1][1] - 6:.1f}" font-size="10" text-anchor="end">{points[-1][1]:.0f}</text>'
-        "</svg>"
-    )
 
 
 def radar_svg(radar: dict[str, float], size: int = 260) -> str:

@@ -55,6 +55,10 @@ predictions = Table(
     Column("industry", String(64)),
     Column("channel", String(64)),
     Column("events", Text),
+    # What the cockpit groups by (issue 19): when the lead came in, the kind of customer, the campaign.
+    Column("created_at", String(40)),
+    Column("customer_type", String(128)),
+    Column("campaign", String(128)),
 )
 
 
@@ -201,6 +205,12 @@ class PredictionLog:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def every(self) -> list[dict[str, Any]]:
+        """Every row of every lead, by lead then oldest first (the cockpit's action effectiveness)."""
+        query = select(predictions).order_by(predictions.c.lead_id, predictions.c.id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
     def count_for(self, request_ids: list[str]) -> int:
         """Rows logged for these requests."""
         query = select(func.count()).select_from(predictions).where(predictions.c.request_id.in_(request_ids))
@@ -232,6 +242,9 @@ def _lead_context(lead: dict[str, Any]) -> dict[str, Any]:
         "industry": _text(lead.get("industry")),
         "channel": _text(lead.get("channel")),
         "events": json.dumps(events, ensure_ascii=False) if lead else None,
+        "created_at": _text(lead.get("created_at")),
+        "customer_type": _text(lead.get("customer_type")),
+        "campaign": _text(lead.get("campaign")),
     }
 
 

@@ -1,7 +1,9 @@
 """BentoML services: score, explain and recommend for the contract's online request.
 
 POST /score (many leads), POST /explain (one lead, every factor), POST /recommend (next actions),
-POST /reload (ask the registry for a new champion), GET /metadata; /healthz, /readyz, /livez and the
+POST /reload (ask the registry for a new champion), GET /metadata, GET /leads/{lead_id}/history (every
+scoring and what moved the score); the manager page and its cockpit under /manager; alerts to the teams'
+group robots when LEADSCORE_ALERTS_FILE configures them (serving/alerts.py); /healthz, /readyz, /livez and the
 OpenAPI docs (/, /docs.json) come with BentoML. Every route but the probes and docs needs X-API-Key.
 
 Two services, as BentoML's adaptive batching wants them: `LeadScoring` takes the HTTP requests (key,
@@ -24,32 +26,42 @@ import os
 import signal
 import threading
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import aiohttp
 import anyio
 import bentoml
+import plotly
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import Field, SkipValidation
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field, SkipValidation
 
 from features.catalogue import CATALOGUE
 from features.contract import ContractError
+from features.text import mask_personal
 from models.artifact import LeadArtifact
 from models.champion import champion_version, load_champion
 from models.integrity import DIGEST_TAG, IntegrityError, verify_model
 from models.pyfunc import LeadPyfunc
-from models.schema import LeadIn, Metadata, RecommendAnswer, ReloadAnswer, ScoreAnswer
+from models.schema import HistoryAnswer, LeadIn, Metadata, RecommendAnswer, ReloadAnswer, ScoreAnswer
 from models.settings import HEALTH_MODEL_NAME, Settings
 from models.tiers import TierThresholds
 from serving import page
+from serving.alerts import AlertsConfig, AlertSender
 from serving.config import ApiKeys, ServiceSettings
 from serving.guard import KEY_COOKIE, Guard, key_is_valid, mask_all_log_handlers
 from serving.predlog import PredictionLog
 
 logger = logging.getLogger("leadscore.service")
 extra = FastAPI()
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+class ErrorBody(BaseModel):
+    error: str
+
 
 # Documented by the schema, validated by the data contract: a lead with a bad value gets its own error entry
 # naming the field, and the other leads of the request are still scored (models/schema.py).
@@ -179,6 +191,8 @@ class LeadScoring:
         self.settings = ServiceSettings.from_env()
         self.predictions = PredictionLog(self.settings.prediction_log_url)
         self.api_keys = ApiKeys()
+        config = AlertsConfig.from_env()  # LEADSCORE_ALERTS_FILE: a bad file stops the start, naming the field
+        self.alerts = AlertSender(config) if config is not None else None
 
     async def _answer(self, endpoint: str, leads: list[Any], as_of: str | None, **options) -> ScoreAnswer:
         if not isinstance(leads, list):  # the schema documents the leads; the contract checks them (Leads)
@@ -195,6 +209,10 @@ class LeadScoring:
         answer = ScoreAnswer.model_validate({"request_id": str(uuid.uuid4()), **answer})
         sent = {lead.get("lead_id"): lead for lead in leads if isinstance(lead, dict)}
         await anyio.to_thread.run_sync(self.predictions.write, answer.request_id, endpoint, answer.results, sent)
+        if self.alerts is not None and answer.results:  # in the background: the answer does not wait on robots
+            owners = {k: (v.get("owner_id") if isinstance(v.get("owner_id"), str) else None) for k, v in sent.items()}
+            dumped = [r.model_dump(mode="json") for r in answer.results]
+            threading.Thread(target=self.alerts.send_answers, args=(dumped, owners), daemon=True).start()
         for error in answer.errors:
             logger.warning("request %s: lead %s rejected: %s", answer.request_id, error.lead_id,
                            [p.model_dump() for p in error.problems])  # fmt: skip
@@ -274,6 +292,26 @@ class LeadScoring:
     @extra.get("/manager/team", response_class=HTMLResponse)
     async def manager_team(self) -> HTMLResponse:
         return HTMLResponse(await anyio.to_thread.run_sync(page.team_page, self.predictions))
+
+    @extra.get("/manager/cockpit", response_class=HTMLResponse)
+    async def manager_cockpit(self) -> HTMLResponse:
+        """The manager's cockpit (serving/cockpit.py)."""
+        return HTMLResponse(await anyio.to_thread.run_sync(page.cockpit_page, self.predictions))
+
+    @extra.get("/manager/static/plotly.min.js")
+    async def plotly_js(self) -> Response:
+        """plotly.js from plotly's own wheel: the charts load with no internet."""
+        return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"cache-control": "max-age=86400"})
+
+    @extra.get("/leads/{lead_id}/history", response_model=HistoryAnswer, responses={404: {"model": ErrorBody}})
+    async def lead_history(self, lead_id: str) -> HistoryAnswer | JSONResponse:
+        """Every scoring of the lead (from the prediction log): score, tier, stage, warnings, and between two
+        scorings the factors that moved the score and by how many points."""
+        rows = await anyio.to_thread.run_sync(self.predictions.history, lead_id)
+        if not rows:
+            return JSONResponse({"error": "no scoring of this lead in the prediction log"}, status_code=404)
+        entries = await anyio.to_thread.run_sync(page.score_history, rows)
+        return HistoryAnswer(lead_id=mask_personal(lead_id), source="prediction_log", entries=entries)
 
     @extra.get("/manager/login", response_class=HTMLResponse)
     async def manager_login_form(self) -> HTMLResponse:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
 import pandas as pd
 
 from features.contract import TABLES, validate_table
@@ -43,3 +48,38 @@ def lead_answer(lead_id: str, **fields):
                   "mismatch": False},
     }  # fmt: skip
     return LeadAnswer.model_validate(answer | fields)
+
+
+class Receiver:
+    """Records every request; answers from a script per path (default: the robot's success answer)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.script: dict[str, list[tuple[int, dict]]] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                url = urlparse(self.path)
+                receiver.requests.append({"path": url.path, "query": parse_qs(url.query), "body": body})
+                queue = receiver.script.get(url.path) or [(200, {"errcode": 0, "errmsg": "ok", "code": 0})]
+                status, answer = queue.pop(0) if len(queue) > 1 else queue[0]
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

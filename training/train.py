@@ -29,6 +29,7 @@ from models.artifact import LeadArtifact
 from models.base import LeadModel, TrainingSet
 from models.health import PARAMS
 from models.registry import MODELS
+from models.warnings import loss_labels
 from training.audit import leakage_audit
 from training.baselines import BASELINES, CUSTOMER_BASELINES, ODOO, OdooScoring, fit_baselines
 from training.closedate import AalenJohansen, OpenIsNotWon, evaluate_closedate
@@ -280,6 +281,7 @@ def train_models(
     else:
         served = candidate
     evaluation["selection"] = {"card": candidate.selection.card(), "table": candidate.selection.table()}
+    evaluation["risk"] = calibrate_risk(served.artifact, candidate.artifact, tables, test, x_test)
     metrics = flat_metrics(evaluation)
     metrics |= {"train_snapshots": float(len(train)), "test_snapshots": float(len(test))}
     metrics |= {"audit_flagged": float(candidate.audit["flagged"].sum())}
@@ -290,6 +292,21 @@ def train_models(
     params = {**PARAMS, "cutoff": cutoff.isoformat(), "refit_on_all_history": refit}
     params["served_snapshots"] = len(snapshots) if refit else len(train)
     return TrainingResult(served.artifact, metrics, params, evaluation, holdout, intent.metrics if intent else None)
+
+
+def calibrate_risk(
+    served: LeadArtifact, candidate: LeadArtifact, tables: dict[str, pd.DataFrame], test: pd.DataFrame, x_test
+) -> dict[str, Any]:
+    """The loss horizons' Platt steps and the 7-day threshold of the served warnings, fitted on the evaluation
+    pass's later period (the candidate's loss incidence there; models/warnings.py). The served pass's close-date
+    model is the same recipe refitted on all history: the mapping is carried over, as the champion's is."""
+    if "risk" not in served.models or "risk" not in candidate.models:
+        return {}
+    durations, events = snapshot_outcomes(tables, test)
+    lost, matured = loss_labels(durations, events, followup_days(tables, test))
+    raw = candidate.models["risk"].raw_loss(x_test)
+    served.models["risk"].calibrate(raw, lost, matured)
+    return {"threshold_7d": served.models["risk"].threshold_7d_, **served.models["risk"].holdout_}
 
 
 def _intent_summary(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -380,6 +397,8 @@ def flat_metrics(evaluation: dict[str, Any]) -> dict[str, float]:
         out[f"closedate_auc_{days}d"] = float(figures["auc"])
         out[f"closedate_ece_{days}d"] = float(figures["ece"])
     out["closedate_c_index"] = float(evaluation["closedate"]["metrics"][CLOSEDATE_NAME]["c_index_90"])
+    for key, value in evaluation.get("risk", {}).items():
+        out[f"risk_{key}"] = float(value)
     if "stage" in evaluation:
         out["stage_macro_f1_confirmed"] = float(evaluation["stage"]["metrics"]["macro_f1"])
     if "intent" in evaluation:

@@ -69,7 +69,8 @@ def test_list_to_lead_and_team_in_a_real_browser(server, browser, scored) -> Non
     assert first_id in page.locator("#lead-title").inner_text()
     assert page.locator("#factors .factor").count() >= 2
     assert re.search(r"[+-]\d+\.\d分", page.locator("#factors").inner_text())
-    assert page.locator("#trend polyline").count() == 1 and page.locator("#radar polygon").count() == 2
+    page.wait_for_selector("#trend .main-svg")  # the trend is a plotly chart now (plotly.js served offline)
+    assert page.locator("#trend .scatterlayer .trace").count() == 1 and page.locator("#radar polygon").count() == 2
     assert page.locator("#actions li").count() >= 1 and page.locator("#timeline li").count() >= 1
     page.screenshot(path=str(SHOTS / "lead.png"), full_page=True)
 

@@ -37,7 +37,8 @@ def test_score_answers_each_valid_lead_and_reports_the_invalid_one(server, sim_d
             "interaction",
         }
         explanation = result["explanation"]
-        assert set(explanation) == {"base_score", "positive", "negative", "factors"} and explanation["factors"] is None
+        assert set(explanation) == {"base_score", "positive", "negative", "factors", "contributions"}
+        assert explanation["factors"] is None and explanation["contributions"]
         assert all(f["points"] > 0 for f in explanation["positive"]) and len(explanation["positive"]) <= 3
         assert all(re.search(r"[+-]\d+\.\d分$", f["sentence"]) for f in explanation["positive"])
         for action in result["next_actions"]:
@@ -104,7 +105,7 @@ def test_recommend_ranks_next_actions_by_expected_gain(server, sim_dir: Path) ->
 def test_metadata_names_models_figures_catalogue_and_limits(server, trained) -> None:
     meta = httpx.get(f"{server['url']}/metadata", headers=AUTH, timeout=10).json()
     assert meta["model_version"] == f"leadscore-health/{trained['version']}"
-    assert meta["models"] == {"health": True, "stage": True, "close_date": True, "intent": True}
+    assert meta["models"] == {"health": True, "stage": True, "close_date": True, "intent": True, "risk": True}
     assert meta["evaluation"]["test_auc"] == pytest.approx(trained["result"].metrics["test_auc"])
     assert len(meta["features"]) == 139 and meta["limits"]["max_leads"] == MAX_LEADS
     assert meta["tiers"] == {"战略级": 60.0, "重点跟进": 35.0, "培育中": 15.0}
@@ -196,7 +197,7 @@ def test_openapi_spec_types_every_request_and_answer(server) -> None:
         assert answer.get("type") == "object" and answer["properties"], route
         assert not answer.get("additionalProperties"), route
     lead = resolved(schemas["LeadAnswer"])
-    for part in ("stage", "close_date", "intent", "explanation", "next_actions", "screening", "health_radar"):
+    for part in ("stage", "close_date", "intent", "explanation", "next_actions", "screening", "health_radar", "risk"):
         assert part in lead["properties"], part
     action = resolved(schemas["NextAction"])
     assert {"expected_gain", "as_event", "due"} <= set(action["properties"])

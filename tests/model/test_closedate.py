@@ -96,3 +96,31 @@ def test_model_beats_aalen_johansen_on_the_later_period(trained) -> None:
     # not grossly miscalibrated (half a 6k world: ~1,300 matured 90-day snapshots, a few hundred wins)
     assert abs(m["h30"]["mean_predicted"] - m["h30"]["observed_rate"]) < 0.04
     assert abs(m["h90"]["mean_predicted"] - m["h90"]["observed_rate"]) < 0.08
+
+
+def test_loss_within_is_the_competing_risks_incidence_at_bin_edges(trained, tables) -> None:
+    snaps = make_snapshots(tables).sample(300, random_state=2).reset_index(drop=True)
+    x = trained.pipeline.transform(tables, snaps)
+    model = trained.model  # train_closedate's model is not anchored
+    won, lost = model.cumulative_incidence(x)
+    p = model.loss_within(x, (7, 14, 15, 30, 90))
+    np.testing.assert_allclose(p[:, 2], np.minimum(lost[:, 0], 1 - won[:, 0]), atol=1e-9)
+    np.testing.assert_allclose(p[:, 3], np.minimum(lost[:, 1], 1 - won[:, 1]), atol=1e-9)
+    np.testing.assert_allclose(p[:, 4], model.predict(x)["p_lost_90"], atol=1e-9)
+    assert (np.diff(p, axis=1) >= -1e-12).all()
+    assert ((p[:, 0] > 0) & (p[:, 0] < p[:, 1]) & (p[:, 1] < p[:, 2])).all(), "inside the first bin, by time"
+    with pytest.raises(ValueError, match="loss horizon 120 days"):
+        model.loss_within(x.head(2), (120,))
+
+
+def test_an_anchored_win_curve_caps_the_loss(trained, tables) -> None:
+    class Sure:
+        def predict(self, features):
+            return np.full(len(features), 0.97)
+
+    snaps = make_snapshots(tables).sample(50, random_state=3).reset_index(drop=True)
+    x = trained.pipeline.transform(tables, snaps)
+    model = pickle.loads(pickle.dumps(trained.model)).anchor_to(Sure())
+    p = model.loss_within(x, (30, 90))
+    assert (p[:, 1] <= 0.03 + 1e-9).all()
+    assert (p[:, 0] <= 1 - model.predict(x)["p_won_30"].to_numpy() + 1e-9).all()
