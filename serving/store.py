@@ -193,8 +193,8 @@ class LeadStore:
         return [{**json.loads(f), "owner_id": owner} for lead_id, f, owner in rows if lead_id not in ids]
 
     def remember(self, leads: list[Any], owners: dict[str, str] | None = None) -> int:
-        """Store leads (their rows, and their events once each); `owners` sets leads' owners (a decision).
-        Returns the number of events added."""
+        """Store leads (their rows, and their events once each); `owners` sets leads' owners and assigned_at
+        (a decision's). Returns the number of events added."""
         now = datetime.now(UTC)
         owners = owners or {}
         added = 0
@@ -205,7 +205,7 @@ class LeadStore:
                 lead_id = lead["lead_id"]
                 row = {k: v for k, v in lead.items() if k not in EVENT_TABLES and v is not None}
                 if lead_id in owners:
-                    row["owner_id"] = owners[lead_id]
+                    row["owner_id"], row["assigned_at"] = owners[lead_id], now.isoformat()
                 phone = normalize_phone(pd.Series([row.get("phone")], dtype=object)).iat[0]
                 values = {
                     "created_at": _utc(row.get("created_at")),
