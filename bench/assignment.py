@@ -19,11 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report import write_report
-from leadscore.tools.routing import evaluate_world
+from leadscore.tools.routing import evaluate_world, table_lines
 from leadscore.tools.simulator import simulate
 from leadscore.tools.simulator.story import Story, resolve
-
-FIGURES = ["leads routed", "reps", "declared capacity", "true capacity", "training s", "prepare s", "decide p50 ms"]
 
 
 def world(data: str, story: str | None, seed: int, leads: int) -> Path:
@@ -33,24 +31,6 @@ def world(data: str, story: str | None, seed: int, leads: int) -> Path:
     if not story_file.exists() or Story.from_json(json.loads(story_file.read_text())) != resolve(story, seed):
         simulate(leads, seed, world_dir, story=story, progress=False)
     return world_dir
-
-
-def table_lines(table: pd.DataFrame) -> list[str]:
-    """The policies' true win rates (mean and worst world), then the figures of each world."""
-    policies = [i for i in table.index if i not in FIGURES]
-    lines = [
-        "| policy | " + " | ".join(table.columns) + " | mean | worst |",
-        "|---|" + "---|" * (len(table.columns) + 2),
-    ]
-    for name in policies:
-        values = table.loc[name]
-        lines.append(
-            f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {values.mean():.4f} | {values.min():.4f} |"
-        )
-    for name in FIGURES:
-        if name in table.index:
-            lines.append(f"| {name} | " + " | ".join(f"{v:.0f}" for v in table.loc[name]) + " | | |")
-    return lines
 
 
 def main() -> None:

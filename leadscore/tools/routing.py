@@ -44,6 +44,7 @@ Policy = Callable[[str, float, np.ndarray], str]  # (lead_id, created seconds, c
 LEAD_FIELDS = ["lead_id", "created_at", "channel", "campaign", "province", "city", "industry", "customer_type",
                "company_name", "company_size", "budget_cny", "form_text", "phone", "email"]  # fmt: skip
 CAP_OVER_MEAN = 1.25
+FIGURES = ["leads routed", "reps", "declared capacity", "true capacity", "training s", "prepare s", "decide p50 ms"]
 
 
 def export_as_of(tables: dict[str, pd.DataFrame], cutoff: pd.Timestamp) -> dict[str, pd.DataFrame]:
@@ -230,3 +231,21 @@ def evaluate_world(
     out["prepare s"] = prepare_seconds
     out["decide p50 ms"] = 1000 * float(np.median(timings)) if timings else float("nan")
     return out
+
+
+def table_lines(table: pd.DataFrame) -> list[str]:
+    """A markdown table: the policies' true win rates per world (columns), mean and worst, then the figures."""
+    policies = [i for i in table.index if i not in FIGURES]
+    lines = [
+        "| policy | " + " | ".join(table.columns) + " | mean | worst |",
+        "|---|" + "---|" * (len(table.columns) + 2),
+    ]
+    for name in policies:
+        values = table.loc[name]
+        lines.append(
+            f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {values.mean():.4f} | {values.min():.4f} |"
+        )
+    for name in FIGURES:
+        if name in table.index:
+            lines.append(f"| {name} | " + " | ".join(f"{v:.0f}" for v in table.loc[name]) + " | | |")
+    return lines

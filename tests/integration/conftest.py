@@ -11,6 +11,7 @@ import pytest
 from leadscore.tools.cli import serve_command
 from leadscore.tools.demo import wait_until_ready
 from serving.predlog import PredictionLog
+from serving.store import LeadStore
 from tests.conftest import free_port
 
 API_KEY = "test-key-0123456789abcdef"
@@ -23,6 +24,9 @@ def server(trained, tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("server")
     log_path, db_url = home / "bentoml.log", f"sqlite:///{home / 'predictions.db'}"
+    # The lead store keeps phones and e-mails by design (docs/security.md): outside the folders the personal-data
+    # scan reads, which checks its assignment log on its own.
+    store_url = f"sqlite:///{tmp_path_factory.mktemp('lead-store') / 'leads.db'}"
     env = {
         **os.environ,
         "LEADSCORE_MODEL_TAG": trained["tag"],
@@ -31,6 +35,7 @@ def server(trained, tmp_path_factory):
         "LEADSCORE_MAX_REQUEST_BYTES": str(MAX_BYTES),
         "LEADSCORE_PREDICTION_LOG_URL": db_url,
         "LEADSCORE_RELOAD_SECONDS": "2",
+        "LEADSCORE_STORE_URL": store_url,
     }
     # Output to a file: a pipe nobody reads would block the server once it filled.
     with open(log_path, "w") as log:
@@ -38,7 +43,7 @@ def server(trained, tmp_path_factory):
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_ready(url, proc, timeout=180)
-            yield {"url": url, "log": log_path, "predictions": PredictionLog(db_url)}
+            yield {"url": url, "log": log_path, "predictions": PredictionLog(db_url), "store": LeadStore(store_url)}
         finally:
             proc.terminate()
             proc.wait(timeout=60)

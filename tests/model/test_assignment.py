@@ -124,7 +124,9 @@ def test_bad_input_gets_per_item_errors_or_documented_fallbacks(artifact, team) 
     assert answer.status == "unassigned" and answer.chosen_rep is None and answer.errors
     assert all("当前不可用" in r.reasons[0] for r in answer.ranking)
 
-    broken = rank(artifact, {"as_of": AS_OF, "lead": {"lead_id": "x", "created_at": "昨天"}, "reps": team}, RoutingRules())
+    broken = rank(
+        artifact, {"as_of": AS_OF, "lead": {"lead_id": "x", "created_at": "昨天"}, "reps": team}, RoutingRules()
+    )
     assert broken.status == "rejected" and broken.errors[0].problems[0].field == "created_at"
     assert rank(artifact, {"lead": NEW_LEAD, "reps": "all"}, RoutingRules()).status == "unassigned"
 
