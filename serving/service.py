@@ -40,6 +40,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field, SkipValidation
+from sqlalchemy.exc import SQLAlchemyError
 
 from features.catalogue import CATALOGUE
 from features.contract import ContractError
@@ -78,7 +79,7 @@ Reps = Annotated[
     SkipValidation[list[RepIn]],
     Field(description="the candidate reps; each is checked on its own (a bad entry is reported, the rest ranked)"),
 ]
-Hours = Annotated[float | None, Field(ge=0, description="assigned more than this many hours ago (default 2)")]
+Hours = Annotated[float | None, Field(ge=0, le=1e6, description="assigned more than this many hours ago (default 2)")]
 
 
 class TooManyLeads(bentoml.exceptions.UnprocessableEntity):
@@ -257,7 +258,7 @@ class LeadScoring:
         sent = {lead.get("lead_id"): lead for lead in leads if isinstance(lead, dict)}
         await anyio.to_thread.run_sync(self.predictions.write, answer.request_id, endpoint, answer.results, sent)
         scored = [sent[r.lead_id] for r in answer.results if r.lead_id in sent]
-        await anyio.to_thread.run_sync(self.store.remember, scored)
+        await anyio.to_thread.run_sync(self._remember, scored)
         for error in answer.errors:
             logger.warning("request %s: lead %s rejected: %s", answer.request_id, error.lead_id,
                            [p.model_dump() for p in error.problems])  # fmt: skip
@@ -331,12 +332,24 @@ class LeadScoring:
         shown = [{**o, "assigned_at": o["assigned_at"].isoformat()} for o in overdue]
         return OverdueAnswer.model_validate({"hours": hours, "overdue": shown, "rerouted": answers})
 
+    def _remember(self, leads: list[Any], owners: dict[str, str] | None = None) -> None:
+        """Leads into the store; a database that refuses them costs the memory, never the answer."""
+        try:
+            self.store.remember(leads, owners)
+        except SQLAlchemyError as exc:
+            logger.error(
+                "lead store refused %d leads (%s); they are answered, not stored", len(leads), type(exc).__name__
+            )
+
     def _log_decision(self, answer: AssignAnswer, inputs: dict, lead: Any, previous: str | None = None) -> None:
         """The decision into the assignment log, and the lead (with its new owner) into the store."""
-        self.store.log_decision(answer.model_dump(mode="json"), inputs, previous)
+        try:
+            self.store.log_decision(answer.model_dump(mode="json"), inputs, previous)
+        except SQLAlchemyError as exc:
+            logger.error("assignment log refused decision %s (%s)", answer.decision_id, type(exc).__name__)
         if answer.status != "rejected" and isinstance(lead, dict):
             owners = {answer.lead_id: answer.chosen_rep} if answer.chosen_rep else {}
-            self.store.remember([lead], owners)
+            self._remember([lead], owners)
         logger.info("decision %s (%s): lead %s -> %s", answer.decision_id, answer.kind, answer.status,
                     answer.chosen_rep or "nobody")  # fmt: skip
 

@@ -51,10 +51,10 @@ metadata = MetaData()
 leads_table = Table(
     "store_leads",
     metadata,
-    Column("lead_id", String(128), primary_key=True),
+    Column("lead_id", String(), primary_key=True),  # no length: an id is whatever the CRM uses
     Column("created_at", DateTime(timezone=True)),
     Column("phone_key", String(32), index=True),  # the normalised phone: the duplicate look-up
-    Column("owner_id", String(128)),
+    Column("owner_id", String()),
     Column("fields", Text, nullable=False),  # the lead's row as sent (JSON), personal data included
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False, index=True),
@@ -63,7 +63,7 @@ events_table = Table(
     "store_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("lead_id", String(128), nullable=False, index=True),
+    Column("lead_id", String(), nullable=False, index=True),
     Column("kind", String(16), nullable=False),  # web_events, activities, stage_changes
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("digest", String(64), nullable=False),
@@ -77,16 +77,16 @@ decisions_table = Table(
     Column("decision_id", String(36), nullable=False, unique=True),
     Column("decided_at", DateTime(timezone=True), nullable=False, index=True),
     Column("kind", String(8), nullable=False),  # assign or reroute
-    Column("lead_id", String(128), index=True),
+    Column("lead_id", String(), index=True),
     Column("status", String(16), nullable=False),
-    Column("chosen_rep", String(128)),
+    Column("chosen_rep", String()),
     Column("previous_decision_id", String(36)),
-    Column("pool", String(256)),
+    Column("pool", Text),
     Column("reason", Text),
     Column("ranking", Text),  # the ranked reps with their reasons (JSON)
     Column("inputs", Text),  # the lead and reps sent, personal data masked (JSON)
     Column("errors", Text),
-    Column("model_version", String(128)),
+    Column("model_version", String()),
 )
 
 
