@@ -361,3 +361,21 @@ class OverdueAnswer(BaseModel):
     hours: float
     overdue: list[OverdueLead]
     rerouted: list[AssignAnswer]
+
+
+class DecisionLogEntry(BaseModel):
+    """One decision of the assignment log, as stored (GET /assign/log)."""
+
+    decision_id: str
+    decided_at: str = Timestamp
+    kind: str
+    lead_id: str | None
+    status: str
+    chosen_rep: str | None
+    previous_decision_id: str | None = Field(None, description="the decision a re-routing replaced")
+    pool: str | None
+    reason: str | None
+    ranking: list[dict] = Field(description="the ranked reps as answered, reasons included")
+    inputs: dict = Field(description="the lead and reps sent, phone and e-mail masked")
+    errors: dict
+    model_version: str | None

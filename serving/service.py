@@ -51,6 +51,7 @@ from models.integrity import DIGEST_TAG, IntegrityError, verify_model
 from models.pyfunc import LeadPyfunc
 from models.schema import (
     AssignAnswer,
+    DecisionLogEntry,
     LeadIn,
     Metadata,
     OverdueAnswer,
@@ -394,6 +395,17 @@ class LeadScoring:
     @extra.get("/manager/team", response_class=HTMLResponse)
     async def manager_team(self) -> HTMLResponse:
         return HTMLResponse(await anyio.to_thread.run_sync(page.team_page, self.predictions))
+
+    @extra.get("/assign/log", response_model=list[DecisionLogEntry])
+    async def assign_log(self, lead_id: str | None = None, limit: int = 100) -> list[DecisionLogEntry]:
+        """The assignment log, newest first: every decision with its inputs (masked), ranking and reasons."""
+        rows = await anyio.to_thread.run_sync(self.store.decisions, max(1, min(limit, 1000)), lead_id)
+        return [
+            DecisionLogEntry.model_validate({k: v for k, v in r.items() if k != "id"} | {
+                "decided_at": r["decided_at"].isoformat(), "ranking": r["ranking"] or [], "inputs": r["inputs"] or {},
+                "errors": r["errors"] or {}})
+            for r in rows
+        ]  # fmt: skip
 
     @extra.get("/manager/assign", response_class=HTMLResponse)
     async def manager_assign(self) -> HTMLResponse:

@@ -43,6 +43,10 @@ def test_assign_ranks_the_reps_and_logs_the_decision(server, reps) -> None:
     [logged] = server["store"].decisions(lead_id="A-1")
     assert logged["decision_id"] == body["decision_id"] and logged["chosen_rep"] == body["chosen_rep"]
     assert logged["inputs"]["reps"][0]["rep_id"] == reps[0]["rep_id"] and logged["ranking"][0]["reasons"]
+    [entry] = httpx.get(f"{server['url']}/assign/log", params={"lead_id": "A-1"}, headers=AUTH, timeout=30).json()
+    assert (
+        entry["decision_id"] == body["decision_id"] and entry["ranking"][0]["reasons"] == body["ranking"][0]["reasons"]
+    )
     stored = server["store"].lead("A-1")
     assert stored["owner_id"] == body["chosen_rep"] and stored["assigned_at"]
 
