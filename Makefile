@@ -19,11 +19,13 @@ $(BIN)/.installed: pyproject.toml
 # A small CJK font, so the page's Chinese renders in the screenshots instead of empty boxes.
 CHROMIUM := /usr/bin/chromium
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+# The lead store's tests run the same cases on SQLite and on a real PostgreSQL server (Debian's package).
+POSTGRES := /usr/share/postgresql-common/pg_wrapper
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-$(CHROMIUM) $(CJK_FONT):
+$(CHROMIUM) $(CJK_FONT) $(POSTGRES):
 	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei postgresql >/dev/null
 
 install: $(BIN)/.installed ## create .venv and install leadscore with its test tools
 
@@ -38,7 +40,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint $(CHROMIUM) $(CJK_FONT) ## lint, then run every test (unit, data, model, notebooks, real servers and browser)
+test: lint $(CHROMIUM) $(CJK_FONT) $(POSTGRES) ## lint, then run every test (unit, data, model, notebooks, real servers and browser)
 	$(BIN)/pytest
 
 clean: ## remove the venv, the local MLflow store and caches

@@ -57,18 +57,30 @@ def lead_context(
     snapshots: pd.DataFrame,
     owner_parts: list[tuple] | None = None,
     screening: ScreeningConfig | None = None,
+    earlier: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The features that read other leads, one row per snapshot: the owner's figures as of each snapshot
     (from `owner_parts`, default the tables' own history) and the contact screens with `duplicate_of` (a
-    duplicate is an earlier lead with the same phone). Needs only the leads and outcomes tables."""
+    duplicate is an earlier lead with the same phone). Needs only the leads and outcomes tables. `earlier`:
+    leads rows seen before (a lead store's), which the duplicate screen also compares with; they are not
+    scored and do not count in the owner figures."""
     code = _check_snapshots(tables, snapshots)
     as_of = pd.to_datetime(snapshots["as_of"]).reset_index(drop=True)
     leads = tables["leads"].reset_index(drop=True)
     lead = leads.iloc[code].reset_index(drop=True)
     owner_parts = owner_parts or [(OwnerHistory(owner_history(tables)), 1)]
     owners = owner_features(owner_parts, lead["owner_id"], lead["industry"], as_of)
-    screen = screening_features(leads, screening or ScreeningConfig.default())
+    screen = _screen(leads, screening or ScreeningConfig.default(), earlier)
     return pd.concat([owners, screen.iloc[code].reset_index(drop=True)], axis=1)
+
+
+def _screen(leads: pd.DataFrame, screening: ScreeningConfig, earlier: pd.DataFrame | None) -> pd.DataFrame:
+    """`screening_features` of `leads` (in order), the earlier leads taking part in the duplicate search."""
+    if earlier is None or earlier.empty:
+        return screening_features(leads, screening)
+    earlier = earlier[~earlier["lead_id"].isin(leads["lead_id"])]
+    both = pd.concat([leads, earlier[[c for c in leads.columns if c in earlier.columns]]], ignore_index=True)
+    return screening_features(both, screening).iloc[: len(leads)].reset_index(drop=True)
 
 
 def raw_features(
@@ -250,10 +262,12 @@ class FeaturePipeline:
         clock.lap("文本 text models (TF-IDF + linear)")
         return self._finish(features, details)
 
-    def context(self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame) -> pd.DataFrame:
+    def context(
+        self, tables: dict[str, pd.DataFrame], snapshots: pd.DataFrame, earlier: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """`lead_context` as scoring needs it: the owners' figures from `owner_parts(tables)`, the screening
-        within the tables."""
-        return lead_context(tables, snapshots, self.owner_parts(tables), self.screening_)
+        within the tables (and against `earlier` leads rows, e.g. a lead store's)."""
+        return lead_context(tables, snapshots, self.owner_parts(tables), self.screening_, earlier)
 
     def owner_parts(self, tables: dict[str, pd.DataFrame]) -> list[tuple]:
         """The histories the owners' figures add up (see `owner_features`): the training history, minus what it

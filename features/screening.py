@@ -31,6 +31,7 @@ SCREEN_COLUMNS = [spec.name for spec in SPECS]
 @dataclass(frozen=True)
 class ScreeningConfig:
     competitor_domains: tuple[str, ...] = ()
+    duplicate_days: float = 30.0  # a repeat within this many days of the earlier lead is a duplicate
 
     @classmethod
     def default(cls) -> ScreeningConfig:
@@ -53,9 +54,10 @@ def phone_is_invalid(phone: pd.Series) -> np.ndarray:
     return (digits.notna() & ~valid).to_numpy(bool)
 
 
-def find_duplicates(leads: pd.DataFrame) -> pd.Series:
+def find_duplicates(leads: pd.DataFrame, window: pd.Timedelta = DUPLICATE_WINDOW) -> pd.Series:
     """For each lead, the earlier lead with the same phone (and the same company where both name one)
-    created within 30 days before it, or None. Only earlier leads count, so this is point-in-time safe."""
+    created within `window` (30 days) before it, or None. Only earlier leads count, so this is point-in-time
+    safe."""
     phone = normalize_phone(leads["phone"])
     company = leads["company_name"].astype("string").str.replace(r"\s", "", regex=True)
     frame = pd.DataFrame(
@@ -70,7 +72,7 @@ def find_duplicates(leads: pd.DataFrame) -> pd.Series:
     previous = frame.groupby("phone", sort=False).shift(1)
     gap = frame["created_at"] - previous["created_at"]
     same_company = previous["company"].isna() | frame["company"].isna() | (previous["company"] == frame["company"])
-    is_duplicate = previous["lead_id"].notna() & (gap <= DUPLICATE_WINDOW) & same_company
+    is_duplicate = previous["lead_id"].notna() & (gap <= window) & same_company
     result = pd.Series(None, index=leads.index, dtype=object)
     result.loc[frame.index[is_duplicate.to_numpy()]] = previous["lead_id"][is_duplicate].to_numpy()
     return result.astype(object).where(result.notna(), None)
@@ -101,7 +103,7 @@ def screening_features(leads: pd.DataFrame, config: ScreeningConfig) -> pd.DataF
     """Per lead (in the order of `leads`): the contact screens and the earlier lead a duplicate points at.
     The text screens (`text_flags`) read only the lead's own text and are computed with the other text
     features."""
-    duplicate_of = find_duplicates(leads)
+    duplicate_of = find_duplicates(leads, pd.Timedelta(days=config.duplicate_days))
     return pd.DataFrame(
         {
             "screen_duplicate": duplicate_of.notna().astype(float).to_numpy(),

@@ -282,17 +282,34 @@ def owners_moved(pipeline: FeaturePipeline, tables: dict[str, pd.DataFrame], sna
     the context adds up, plus the lead itself under the new owner (the old owner's figures are not read). The
     histories are indexed on the first call only: most scorings move no lead."""
     parts: list[tuple] = []
-    lead_rows = owner_history(tables).drop_duplicates("lead_id").set_index("lead_id")
 
     def figures(row: int, owner: str) -> np.ndarray:
         if not parts:
             parts.extend(pipeline.owner_parts(tables))
-        mine = lead_rows.loc[[snapshots["lead_id"].iat[row]]].reset_index().assign(owner_id=owner)
-        as_of = pd.Series([snapshots["as_of"].iat[row]])
-        moved = owner_features([*parts, (OwnerHistory(mine), 1)], mine["owner_id"], mine["industry"], as_of)
-        return moved[OWNER_COLUMNS].to_numpy()[0]
+        return moved_owner_figures(pipeline, tables, snapshots, row, [owner], parts)[0]
 
     return figures
+
+
+def moved_owner_figures(
+    pipeline: FeaturePipeline,
+    tables: dict[str, pd.DataFrame],
+    snapshots: pd.DataFrame,
+    row: int,
+    owners: list[str],
+    parts: list[tuple] | None = None,
+) -> np.ndarray:
+    """OWNER_COLUMNS of snapshot `row`'s lead with each of `owners` as its new owner (one row each, one pass):
+    each owner's figures from the histories the context adds up (`parts`, default `pipeline.owner_parts`), plus
+    the lead itself under that owner. One copy of the lead per owner is exact: an owner's figures count only
+    the copy that names them."""
+    parts = parts if parts is not None else pipeline.owner_parts(tables)
+    leads = owner_history(tables)
+    lead = leads[leads["lead_id"] == snapshots["lead_id"].iat[row]].iloc[[0]]
+    mine = lead.iloc[np.zeros(len(owners), dtype=int)].reset_index(drop=True).assign(owner_id=list(owners))
+    as_of = pd.Series([snapshots["as_of"].iat[row]] * len(owners))
+    moved = owner_features([*parts, (OwnerHistory(mine), 1)], mine["owner_id"], mine["industry"], as_of)
+    return moved[OWNER_COLUMNS].to_numpy()
 
 
 def what_if_features(
@@ -332,10 +349,11 @@ def what_if_features(
         variant_tables["activities"] = pd.concat([variant_tables["activities"], new_rows], ignore_index=True)
     variant_context = context.reset_index(drop=True).iloc[rows].reset_index(drop=True).copy()
     owner_context = owner_context or owners_moved(pipeline, tables, snapshots)
-    for j, k in enumerate(scored):
-        new_owner = dict(proposals[k].event.lead).get("owner_id")
-        if new_owner is not None:  # the owner figures a client sees after moving the lead (all else is equal)
-            variant_context.loc[j, OWNER_COLUMNS] = owner_context(int(rows[j]), str(new_owner))
+    moved = [(j, dict(proposals[k].event.lead).get("owner_id")) for j, k in enumerate(scored)]
+    moved = [(j, str(owner)) for j, owner in moved if owner is not None]
+    if moved:  # the owner figures a client sees after moving the lead (all else is equal)
+        figures = np.array([owner_context(int(rows[j]), owner) for j, owner in moved], dtype=float)
+        variant_context.loc[[j for j, _ in moved], OWNER_COLUMNS] = figures
     variant_snapshots = pd.DataFrame({"lead_id": variant, "as_of": as_of.iloc[rows].to_numpy()})
     return pipeline.transform(variant_tables, variant_snapshots, context=variant_context)
 

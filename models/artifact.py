@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.catalogue import FEATURES
-from features.contract import ContractError, Problem, request_to_tables
+from features.contract import ContractError, Problem, request_to_tables, validate_table
 from features.pipeline import FEATURE_SET_VERSION, FeaturePipeline
 from features.rules import RADAR
 from features.screening import SCREEN_COLUMNS
@@ -214,7 +214,8 @@ class LeadArtifact:
         gets exactly the answer it would get alone, or the ContractError that makes it unreadable.
 
         Each request's context (owner figures, duplicate screen) is computed from that request alone; its lead
-        ids are prefixed by its position while the requests are scored together, so none sees another's."""
+        ids are prefixed by its position while the requests are scored together, so none sees another's. A
+        request's `earlier` (leads rows a lead store kept, see serving/store.py) join its duplicate screen."""
         all_factors = all_factors or [False] * len(requests)
         parsed, frames, snapshots, contexts, wanted, own_tables = [], {}, [], [], [], {}
         for position, request in enumerate(requests):
@@ -223,12 +224,13 @@ class LeadArtifact:
             except ContractError as exc:
                 parsed.append(exc)
                 continue
-            parsed.append((as_of, result))
+            earlier = earlier_leads(request)
+            parsed.append((as_of, result, earlier))
             ids = result.tables["leads"]["lead_id"]
             if not len(ids):
                 continue
             own = pd.DataFrame({"lead_id": ids, "as_of": as_of})
-            contexts.append(self.pipeline.context(result.tables, own))
+            contexts.append(self.pipeline.context(result.tables, own, earlier))
             own_tables[position] = (result.tables, own)
             for name, table in result.tables.items():
                 frames.setdefault(name, []).append(table.assign(lead_id=f"{position}{_SEP}" + table["lead_id"]))
@@ -270,8 +272,9 @@ class LeadArtifact:
                 answers[lead_id] = exc
         return answers
 
-    def _request_answer(self, position: int, as_of, result, answers_by_id) -> Scored:
+    def _request_answer(self, position: int, as_of, result, earlier, answers_by_id) -> Scored:
         leads = result.tables["leads"]
+        owners = lead_owners(leads, earlier)
         results, failed = [], []
         # Problems of a scored lead (a bad optional value, a skipped event row) travel with its answer.
         warnings = _problems_by_lead(p for p in result.problems if p.lead_id in set(leads["lead_id"]))
@@ -281,10 +284,33 @@ class LeadArtifact:
                 reason = f"this lead could not be scored (internal error {type(answer).__name__}); the others were"
                 failed.append(LeadError(lead_id=lead_id, problems=[{"table": "*", "field": "*", "reason": reason}]))
                 continue
-            results.append(answer.model_copy(update={"lead_id": lead_id, "warnings": warnings.get(lead_id)}))
+            update = {"lead_id": lead_id, "warnings": warnings.get(lead_id)}
+            if answer.screening.duplicate_of is not None:
+                owner = owners.get(answer.screening.duplicate_of)
+                update["screening"] = answer.screening.model_copy(update={"duplicate_owner": owner})
+            results.append(answer.model_copy(update=update))
         errors = _problems_by_lead(p for p in result.problems if p.lead_id not in set(leads["lead_id"]))
         errors_out = [LeadError(lead_id=lead_id, problems=problems) for lead_id, problems in errors.items()]
         return Scored(model_version=self.model_version, results=results, errors=errors_out + failed)
+
+
+def earlier_leads(request: dict[str, Any]) -> pd.DataFrame | None:
+    """A request's `earlier` leads rows (a lead store's) typed by the contract; rows it refuses are left out."""
+    rows = request.get("earlier") if isinstance(request, dict) else None
+    if not isinstance(rows, list) or not rows:
+        return None
+    rows = [r for r in rows if isinstance(r, dict)]
+    return validate_table("leads", pd.DataFrame(rows)).tables["leads"] if rows else None
+
+
+def lead_owners(leads: pd.DataFrame, earlier: pd.DataFrame | None) -> dict[str, str]:
+    """lead_id -> owner_id over a request's leads and its earlier ones (the request's own win)."""
+    frames = [f for f in (earlier, leads) if f is not None and len(f)]
+    owners: dict[str, str] = {}
+    for frame in frames:
+        known = frame[frame["owner_id"].notna()]
+        owners.update(zip(known["lead_id"].astype(str), known["owner_id"].astype(str), strict=True))
+    return owners
 
 
 def _owners_by_request(artifact: LeadArtifact, own_tables: dict[int, tuple]) -> OwnerContext:

@@ -37,6 +37,8 @@ class TrainingSet:
     intent_label_set: tuple[str, ...] | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # model name -> chosen hyperparameters
     client: Any = None  # a Dask client: boosters are trained across its workers
+    tables: dict[str, pd.DataFrame] | None = None  # the export the pass learns from (models of the leads' history)
+    until: pd.Timestamp | None = None  # what the pass knows of outcomes: closed at or before this time
 
     @property
     def won_90(self) -> np.ndarray:

@@ -7,6 +7,7 @@ from models.base import LeadModel
 from models.closedate import CloseDateModel
 from models.health import HealthModel
 from models.intent import IntentModel
+from models.reps import RepSegmentModel
 from models.stage import StageModel
 from models.warnings import RiskModel
 
@@ -16,6 +17,7 @@ MODELS: tuple[type[LeadModel], ...] = (
     CloseDateModel,
     IntentModel,
     RiskModel,  # reads the close-date model's loss incidence
+    RepSegmentModel,
 )
 # The models whose answers are parts of a lead's answer (the health model's is the answer itself).
 ANSWER_PARTS: tuple[type[LeadModel], ...] = tuple(m for m in MODELS if m.Answer is not None)

@@ -159,6 +159,7 @@ class Screening(BaseModel):
     job_seeker_text: bool
     competitor_email: bool
     duplicate_of: str | None = Field(description="the earlier lead this one repeats")
+    duplicate_owner: str | None = Field(None, description="that earlier lead's owner, where known")
 
 
 class HealthRadar(BaseModel):
@@ -316,3 +317,115 @@ class HistoryAnswer(BaseModel):
     lead_id: str = Field(description="masked if it carries a phone number or an e-mail")
     source: str = Field(description="where the scorings come from (prediction_log, or the lead store)")
     entries: list[HistoryEntry] = Field(description="oldest first")
+
+
+# ---------------------------------------------------------------------------------------------- assignment
+
+
+class RepIn(BaseModel):
+    """A candidate rep for POST /assign: what the CRM knows of the rep now. Validated rep by rep (a bad entry
+    gets its own error and the other reps are still ranked)."""
+
+    rep_id: str
+    regions: list[str] = Field(default_factory=list, description="provinces or cities the rep covers; empty: any")
+    industries: list[str] = Field(default_factory=list, description="industries / product lines; empty: any")
+    customer_types: list[str] = Field(default_factory=list, description="customer types the rep takes; empty: any")
+    open_leads: float = Field(0, ge=0, description="待跟进: the leads the rep is working on now")
+    capacity: float | None = Field(None, gt=0, description="the most open leads the rep should carry; none: no cap")
+    available: bool = Field(True, description="false: on leave, out of office (never chosen)")
+
+
+class RepProblem(BaseModel):
+    rep_id: str = Field(description="the rep's id as sent, or its position (#3) when it had none")
+    field: str
+    reason: str
+
+
+class SegmentRecord(BaseModel):
+    """A rep's record with leads of the lead's level of one segment (training history, as of its cutoff)."""
+
+    segment: Literal["industry", "region", "channel"]
+    level: str
+    leads: int = Field(description="the rep's leads of this level whose 90-day outcome is known")
+    wins: int
+    rate: float = Field(description="the rep's win rate there, shrunk towards what the rep's record predicts")
+    team_rate: float | None = Field(description="the team's win rate at this level")
+    lift: float = Field(description="log-odds the rep's record here adds to the win probability")
+
+
+class RepRanking(BaseModel):
+    rep_id: str
+    rank: int = Field(description="1 = the rep this lead should go to")
+    eligible: bool = Field(description="in the pool the rules allow and available")
+    has_room: bool = Field(description="open leads below the rep's capacity and the rule's cap")
+    expected_win_probability: float = Field(
+        ge=0, le=1, description="P(won within 90 days) if this rep takes the lead: the health model re-scored with "
+        "the rep's owner figures, plus the lift of the rep's record with this kind of lead"
+    )  # fmt: skip
+    health_win_probability: float = Field(ge=0, le=1, description="the health model alone with this rep as owner")
+    segment_lift: float = Field(description="log-odds added by the rep's industry, region and channel record")
+    ranking_score: float = Field(description="what the rank sorts by: the expected probability, scaled by capacity "
+                                 "/ (open leads + 1) for a rep who is full")  # fmt: skip
+    open_leads: float
+    cap: float | None = Field(description="the smaller of the rep's capacity and the rule's cap")
+    history_leads: int = Field(description="the rep's leads with a known outcome in the training history")
+    segments: list[SegmentRecord] = Field(default_factory=list)
+    reasons: list[str] = Field(description="why, in Chinese, from this rep's own history and load")
+
+
+class AssignAnswer(BaseModel):
+    """POST /assign: the candidate reps ranked for one lead, the chosen rep and why; every answer is logged."""
+
+    decision_id: str
+    kind: Literal["assign", "reroute"] = "assign"
+    lead_id: str | None
+    status: Literal["assigned", "unassigned", "rejected"] = Field(
+        description="assigned: a rep was chosen; unassigned: no rep could be (see errors); rejected: the lead "
+        "failed the contract"
+    )  # fmt: skip
+    chosen_rep: str | None
+    reason: str = Field(description="the decision's basis in one Chinese sentence")
+    pool: str = Field(description="the rule whose pool the rep came from, or how the pool was formed")
+    fallback: str | None = Field(None, description="a documented fallback that was used, in Chinese")
+    duplicate_of: str | None = Field(None, description="the earlier lead this one repeats")
+    duplicate_owner: str | None = Field(None, description="that lead's owner")
+    ranking: list[RepRanking]
+    errors: list[LeadError] = Field(default_factory=list, description="the lead's contract problems")
+    rep_errors: list[RepProblem] = Field(default_factory=list, description="candidate reps that were left out")
+    warnings: list[str] = Field(default_factory=list)
+    model_version: str
+    as_of: str = Timestamp
+
+
+class OverdueLead(BaseModel):
+    lead_id: str
+    decision_id: str = Field(description="the decision that gave the lead its current rep")
+    owner_id: str | None
+    assigned_at: str = Timestamp
+    hours_waiting: float
+
+
+class OverdueAnswer(BaseModel):
+    """POST /assign/overdue: leads assigned more than `hours` ago with no first touch, each re-routed."""
+
+    hours: float
+    overdue: list[OverdueLead]
+    rerouted: list[AssignAnswer]
+
+
+class DecisionLogEntry(BaseModel):
+    """One decision of the assignment log, as stored (GET /assign/log)."""
+
+    decision_id: str
+    decided_at: str = Timestamp
+    kind: str
+    lead_id: str | None
+    status: str
+    chosen_rep: str | None
+    previous_decision_id: str | None = Field(None, description="the decision a re-routing replaced")
+    pool: str | None
+    reason: str | None
+    ranking: list[dict] = Field(description="the ranked reps as answered, reasons included")
+    inputs: dict = Field(description="the lead and reps sent, phone and e-mail masked")
+    errors: dict
+    model_version: str | None

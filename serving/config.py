@@ -27,6 +27,17 @@ def _int(name: str, default: int) -> int:
     return value
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        value = default if raw in (None, "") else float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value
+
+
 def _api_keys() -> tuple[str, ...]:
     """Keys from LEADSCORE_API_KEYS (comma-separated) and/or the file LEADSCORE_API_KEYS_FILE (one a line)."""
     keys = [k.strip() for k in os.environ.get("LEADSCORE_API_KEYS", "").split(",")]
@@ -83,6 +94,9 @@ class ServiceSettings:
     prediction_log_url: str  # SQLAlchemy URL; SQLite by default, PostgreSQL by URL
     reload_seconds: int  # how often each worker asks the registry for a new champion (0: only POST /reload)
     registry: Settings
+    store_url: str = ""  # the lead store and assignment log (SQLAlchemy URL; SQLite in LEADSCORE_HOME by default)
+    store_retention_days: int = 365  # leads not seen for this long are purged (0: kept)
+    reroute_hours: float = 2.0  # POST /assign/overdue's default: assigned longer ago without a first touch
 
     @staticmethod
     def reload_interval() -> int:
@@ -99,4 +113,12 @@ class ServiceSettings:
             or f"sqlite:///{registry.home / 'predictions.db'}",
             reload_seconds=cls.reload_interval(),
             registry=registry,
+            store_url=os.environ.get("LEADSCORE_STORE_URL") or f"sqlite:///{registry.home / 'leads.db'}",
+            store_retention_days=_int("LEADSCORE_STORE_RETENTION_DAYS", 365),
+            reroute_hours=_float("LEADSCORE_REROUTE_HOURS", 2.0),
         )
+
+    @staticmethod
+    def duplicate_days() -> float:
+        """LEADSCORE_DUPLICATE_DAYS: the duplicate screen's window (default the artifact's, 30 days)."""
+        return _float("LEADSCORE_DUPLICATE_DAYS", 0.0)

@@ -1,8 +1,9 @@
 """The manager page: the scored leads from the prediction log, rendered server-side (Jinja2) in Chinese.
 
 A list sorted by health score with filters, a page per lead (factor bars, the score trend as a plotly chart
-with what moved the score between scorings, radar, timeline, next actions, the early warning), a team view
-and the manager's cockpit (serving/cockpit.py). Everything shown passes through `mask_personal`: lead ids, owners and
+with what moved the score between scorings, radar, timeline, next actions, the early warning), a team view,
+the manager's cockpit (serving/cockpit.py), and the assignment log with the leads overdue for a first touch.
+Everything shown passes through `mask_personal`: lead ids, owners and
 notes may carry a phone number or an e-mail.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from features.text import mask_personal
@@ -21,6 +23,7 @@ from models.history import Scoring, entries
 from models.schema import HistoryEntry, LeadAnswer
 from serving import cockpit
 from serving.predlog import PredictionLog
+from serving.store import LeadStore
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
@@ -173,3 +176,42 @@ def _timeline(events: dict[str, list[dict[str, str]]]) -> list[dict[str, str]]:
                 {"ts": row.get("ts", "")[:16].replace("T", " "), "text": f"[{EVENT_ZH.get(name, name)}] {detail}"}
             )
     return sorted(items, key=lambda e: e["ts"], reverse=True)
+
+
+def assignment_page(store: LeadStore, log: PredictionLog, hours: float, limit: int = 200) -> str:
+    """The assignment log (who got which lead, why, what came of it) and the leads overdue for a first touch."""
+    latest = {r["lead_id"]: r for r in log.latest()}
+    rows = []
+    for d in store.decisions(limit):
+        lead_id = d["lead_id"]
+        touched = store.first_touch(lead_id, d["decided_at"]) if lead_id and d["chosen_rep"] else None
+        scored = latest.get(lead_id) if lead_id else None
+        stage = (_view(scored)["inferred"] if scored else None) or "—"
+        outcome = "已首次跟进 " + _local(touched) if touched else ("未跟进" if d["chosen_rep"] else "—")
+        rows.append(
+            {
+                "decided_at": _local(d["decided_at"]),
+                "kind": {"assign": "分配", "reroute": "改派"}.get(d["kind"], d["kind"]),
+                "lead": mask_personal(lead_id or "—"),
+                "lead_url": scored["id"] if scored else None,
+                "rep": d["chosen_rep"] or "未分配",
+                "status": d["status"],
+                "reason": d["reason"] or "",
+                "pool": d["pool"] or "",
+                "model_version": d["model_version"] or "",
+                "outcome": outcome,
+                "score": f"{scored['health_score']:.0f}" if scored else "—",
+                "stage": stage,
+            }
+        )
+    overdue = [
+        {"lead": mask_personal(o["lead_id"]), "rep": o["owner_id"] or "—", "assigned_at": _local(o["assigned_at"]),
+         "hours": f"{o['hours_waiting']:.1f}"}
+        for o in store.overdue(hours)
+    ]  # fmt: skip
+    return TEMPLATES.get_template("assign.html").render(title="线索分配", rows=rows, overdue=overdue, hours=hours)
+
+
+def _local(stamp) -> str:
+    """A stored UTC time in Asia/Shanghai, to the minute."""
+    return "" if stamp is None else pd.Timestamp(stamp).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M")

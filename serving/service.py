@@ -1,9 +1,11 @@
 """BentoML services: score, explain and recommend for the contract's online request.
 
 POST /score (many leads), POST /explain (one lead, every factor), POST /recommend (next actions),
+POST /assign (rank candidate reps for a new lead), POST /assign/overdue (re-route leads nobody touched),
 POST /reload (ask the registry for a new champion), GET /metadata, GET /leads/{lead_id}/history (every
-scoring and what moved the score); the manager page and its cockpit under /manager; alerts to the teams'
-group robots when LEADSCORE_ALERTS_FILE configures them (serving/alerts.py); /healthz, /readyz, /livez and the
+scoring and what moved the score); the manager page, its cockpit and the assignment log under /manager; alerts
+to the teams' group robots when LEADSCORE_ALERTS_FILE configures them (serving/alerts.py); /healthz, /readyz,
+/livez and the
 OpenAPI docs (/, /docs.json) come with BentoML. Every route but the probes and docs needs X-API-Key.
 
 Two services, as BentoML's adaptive batching wants them: `LeadScoring` takes the HTTP requests (key,
@@ -13,6 +15,10 @@ the requests that arrive together as one batch and scores them in one pass
 the typed models of models/schema.py, so the OpenAPI document (/docs.json) describes every field. The per-call cost of
 the feature pipeline is most of a small request's cost, so this is where batching pays (docs/service.md).
 
+The front keeps a lead store (serving/store.py): each request's leads are completed from what earlier requests
+sent (so a CRM may send only what changed) and compared with the stored leads for duplicates, and every /assign
+decision is logged there for the manager page (docs/assignment.md).
+
 The model comes from BentoML's model store (imported from the MLflow registry's champion by
 `leadscore train`; LEADSCORE_MODEL_TAG picks one, default the latest import). Each model worker then
 asks the registry every LEADSCORE_RELOAD_SECONDS whether the champion changed and swaps the new one in
@@ -21,6 +27,7 @@ without a restart; requests in flight finish on the model they started with.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -33,19 +40,33 @@ from urllib.parse import parse_qs
 import aiohttp
 import anyio
 import bentoml
+import pandas as pd
 import plotly
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, SkipValidation
+from sqlalchemy.exc import SQLAlchemyError
 
 from features.catalogue import CATALOGUE
 from features.contract import ContractError
 from features.text import mask_personal
 from models.artifact import LeadArtifact
+from models.assignment import RoutingRules, RulesError, rank
 from models.champion import champion_version, load_champion
 from models.integrity import DIGEST_TAG, IntegrityError, verify_model
 from models.pyfunc import LeadPyfunc
-from models.schema import HistoryAnswer, LeadIn, Metadata, RecommendAnswer, ReloadAnswer, ScoreAnswer
+from models.schema import (
+    AssignAnswer,
+    DecisionLogEntry,
+    HistoryAnswer,
+    LeadIn,
+    Metadata,
+    OverdueAnswer,
+    RecommendAnswer,
+    ReloadAnswer,
+    RepIn,
+    ScoreAnswer,
+)
 from models.settings import HEALTH_MODEL_NAME, Settings
 from models.tiers import TierThresholds
 from serving import page
@@ -53,6 +74,7 @@ from serving.alerts import AlertsConfig, AlertSender
 from serving.config import ApiKeys, ServiceSettings
 from serving.guard import KEY_COOKIE, Guard, key_is_valid, mask_all_log_handlers
 from serving.predlog import PredictionLog
+from serving.store import LeadStore
 
 logger = logging.getLogger("leadscore.service")
 extra = FastAPI()
@@ -68,6 +90,11 @@ class ErrorBody(BaseModel):
 Leads = Annotated[SkipValidation[list[LeadIn]], Field(description="leads rows, each with optional event lists")]
 OneLead = Annotated[SkipValidation[LeadIn], Field(description="one lead")]
 AsOf = Annotated[str | None, Field(description="ISO 8601; default now; no offset = Asia/Shanghai")]
+Reps = Annotated[
+    SkipValidation[list[RepIn]],
+    Field(description="the candidate reps; each is checked on its own (a bad entry is reported, the rest ranked)"),
+]
+Hours = Annotated[float | None, Field(ge=0, le=1e6, description="assigned more than this many hours ago (default 2)")]
 
 
 class TooManyLeads(bentoml.exceptions.UnprocessableEntity):
@@ -84,6 +111,7 @@ class ModelWorker:
         self.reload_seconds = ServiceSettings.reload_interval()
         try:
             bento_model = stored_model()
+            self.rules = routing_rules()
         except StartupError as exc:
             # BentoML would restart this worker forever; the whole server stops instead, saying why.
             logger.critical("leadscore cannot start: %s", exc)
@@ -101,6 +129,8 @@ class ModelWorker:
     @staticmethod
     def _ready(artifact: LeadArtifact) -> LeadArtifact:
         artifact.tiers = TierThresholds.from_env()
+        if days := ServiceSettings.duplicate_days():
+            artifact.pipeline.screening_ = dataclasses.replace(artifact.pipeline.screening_, duplicate_days=days)
         return artifact.warm_up()  # at start-up or reload, not on the first request
 
     @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=30_000)
@@ -109,6 +139,29 @@ class ModelWorker:
         artifact = self.artifact  # one model for the whole batch, even if a reload swaps it meanwhile
         answers = artifact.score_requests([j["request"] for j in jobs], all_factors=[j["all_factors"] for j in jobs])
         return [{"error": str(a)} if isinstance(a, ContractError) else a.model_dump(mode="json") for a in answers]
+
+    @bentoml.api
+    def assign_jobs(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each job {"request": {"as_of", "lead", "reps", "earlier"}, "kind", "exclude"} -> its AssignAnswer."""
+        artifact = self.artifact
+        return [self._assign_one(artifact, job) for job in jobs]
+
+    def _assign_one(self, artifact: LeadArtifact, job: dict[str, Any]) -> dict[str, Any]:
+        kind = job.get("kind", "assign")
+        try:
+            answer = rank(artifact, job["request"], self.rules, kind=kind, exclude=tuple(job.get("exclude", ())))
+        except Exception as exc:  # noqa: BLE001 - the decision is still answered and logged, never a 500
+            logger.error("a lead could not be ranked (%s)", type(exc).__name__)
+            lead = job["request"].get("lead")
+            lead_id = lead.get("lead_id") if isinstance(lead, dict) and isinstance(lead.get("lead_id"), str) else None
+            reason = f"this lead could not be ranked (internal error {type(exc).__name__})"
+            answer = AssignAnswer(
+                decision_id=str(uuid.uuid4()), kind=kind, lead_id=lead_id, status="unassigned", chosen_rep=None,
+                reason="内部错误，未分配：请人工处理", pool="—", ranking=[], model_version=artifact.model_version,
+                as_of=pd.Timestamp.now(tz="Asia/Shanghai").isoformat(),
+                errors=[{"lead_id": lead_id or "#0", "problems": [{"table": "*", "field": "*", "reason": reason}]}],
+            )  # fmt: skip
+        return answer.model_dump(mode="json")
 
     @bentoml.api
     def describe(self) -> dict[str, Any]:
@@ -179,6 +232,14 @@ class StartupError(RuntimeError):
     """The service cannot start: the message says why."""
 
 
+def routing_rules() -> RoutingRules:
+    """The routing rules of LEADSCORE_ASSIGN_RULES, or a StartupError that names the rule and key at fault."""
+    try:
+        return RoutingRules.from_env()
+    except RulesError as exc:
+        raise StartupError(f"LEADSCORE_ASSIGN_RULES: {exc}") from None
+
+
 # The front's APIs are async: they wait on the model worker without holding a thread, so concurrent
 # requests reach the model together and can be batched (sync APIs run one at a time by default).
 @bentoml.service(traffic={"timeout": 60})
@@ -190,6 +251,7 @@ class LeadScoring:
         mask_all_log_handlers()
         self.settings = ServiceSettings.from_env()
         self.predictions = PredictionLog(self.settings.prediction_log_url)
+        self.store = LeadStore(self.settings.store_url, self.settings.store_retention_days)
         self.api_keys = ApiKeys()
         config = AlertsConfig.from_env()  # LEADSCORE_ALERTS_FILE: a bad file stops the start, naming the field
         self.alerts = AlertSender(config) if config is not None else None
@@ -202,13 +264,18 @@ class LeadScoring:
                 f"{len(leads)} leads in one request; the limit is {self.settings.max_leads} "
                 "(LEADSCORE_MAX_LEADS): split the request"
             )
-        job = {"request": {"as_of": as_of, "leads": leads}, "all_factors": options.get("all_factors", False)}
+        # Completed from the lead store: earlier fields and events, and the stored leads a duplicate may repeat.
+        leads, earlier = await anyio.to_thread.run_sync(self.store.complete, leads, as_of)
+        request = {"as_of": as_of, "leads": leads, "earlier": earlier}
+        job = {"request": request, "all_factors": options.get("all_factors", False)}
         [answer] = await self._call_model("score_jobs", [job])
         if "error" in answer:
             raise bentoml.exceptions.InvalidArgument(answer["error"])
         answer = ScoreAnswer.model_validate({"request_id": str(uuid.uuid4()), **answer})
         sent = {lead.get("lead_id"): lead for lead in leads if isinstance(lead, dict)}
         await anyio.to_thread.run_sync(self.predictions.write, answer.request_id, endpoint, answer.results, sent)
+        scored = [sent[r.lead_id] for r in answer.results if r.lead_id in sent]
+        await anyio.to_thread.run_sync(self._remember, scored)
         if self.alerts is not None and answer.results:  # in the background: the answer does not wait on robots
             owners = {k: (v.get("owner_id") if isinstance(v.get("owner_id"), str) else None) for k, v in sent.items()}
             dumped = [r.model_dump(mode="json") for r in answer.results]
@@ -250,6 +317,62 @@ class LeadScoring:
         """Per lead: the next actions ranked by expected gain, with the score and stage they start from."""
         answer = await self._answer("recommend", leads, as_of)
         return RecommendAnswer.model_validate(answer, from_attributes=True)
+
+    @bentoml.api(route="/assign")
+    async def assign(self, lead: OneLead, reps: Reps, as_of: AsOf = None) -> AssignAnswer:
+        """Rank the candidate reps for a new lead: the routing rules' pool first, then the expected 90-day win
+        probability if that rep takes the lead, adjusted for load and capacity, each rep with its reasons from
+        its own history; the decision (decision_id) is logged for the manager page."""
+        merged = await anyio.to_thread.run_sync(self.store.merge, lead, as_of)
+        earlier = await anyio.to_thread.run_sync(self.store.earlier_leads, [merged])
+        job = {"request": {"as_of": as_of, "lead": merged, "reps": reps, "earlier": earlier}, "kind": "assign"}
+        [answer] = await self._call_model("assign_jobs", [job])
+        answer = AssignAnswer.model_validate(answer)
+        await anyio.to_thread.run_sync(self._log_decision, answer, {"as_of": as_of, "lead": lead, "reps": reps}, merged)
+        return answer
+
+    @bentoml.api(route="/assign/overdue")
+    async def assign_overdue(self, reps: Reps, hours: Hours = None, as_of: AsOf = None) -> OverdueAnswer:
+        """The leads assigned more than `hours` ago (LEADSCORE_REROUTE_HOURS, default 2) that no rep has touched
+        since (no outbound activity sent after the decision), each re-routed to the best rep not yet tried;
+        every re-routing is logged like an assignment. A scheduler may call this every few minutes."""
+        hours = self.settings.reroute_hours if hours is None else float(hours)
+        overdue = await anyio.to_thread.run_sync(self.store.overdue, hours)
+        jobs, previous = [], []
+        for item in overdue:
+            lead = await anyio.to_thread.run_sync(self.store.lead, item["lead_id"])
+            earlier = await anyio.to_thread.run_sync(self.store.earlier_leads, [lead])
+            tried = await anyio.to_thread.run_sync(self.store.tried_reps, item["lead_id"])
+            request = {"as_of": as_of, "lead": lead, "reps": reps, "earlier": earlier}
+            jobs.append({"request": request, "kind": "reroute", "exclude": tried})
+            previous.append((item["decision_id"], lead))
+        answers = [AssignAnswer.model_validate(a) for a in await self._call_model("assign_jobs", jobs)] if jobs else []
+        for answer, (decision_id, lead) in zip(answers, previous, strict=True):
+            inputs = {"as_of": as_of, "lead_id": answer.lead_id, "reps": reps, "hours": hours}
+            await anyio.to_thread.run_sync(self._log_decision, answer, inputs, lead, decision_id)
+        shown = [{**o, "assigned_at": o["assigned_at"].isoformat()} for o in overdue]
+        return OverdueAnswer.model_validate({"hours": hours, "overdue": shown, "rerouted": answers})
+
+    def _remember(self, leads: list[Any], owners: dict[str, str] | None = None) -> None:
+        """Leads into the store; a database that refuses them costs the memory, never the answer."""
+        try:
+            self.store.remember(leads, owners)
+        except SQLAlchemyError as exc:
+            logger.error(
+                "lead store refused %d leads (%s); they are answered, not stored", len(leads), type(exc).__name__
+            )
+
+    def _log_decision(self, answer: AssignAnswer, inputs: dict, lead: Any, previous: str | None = None) -> None:
+        """The decision into the assignment log, and the lead (with its new owner) into the store."""
+        try:
+            self.store.log_decision(answer.model_dump(mode="json"), inputs, previous)
+        except SQLAlchemyError as exc:
+            logger.error("assignment log refused decision %s (%s)", answer.decision_id, type(exc).__name__)
+        if answer.status != "rejected" and isinstance(lead, dict):
+            owners = {answer.lead_id: answer.chosen_rep} if answer.chosen_rep else {}
+            self._remember([lead], owners)
+        logger.info("decision %s (%s): lead %s -> %s", answer.decision_id, answer.kind, answer.status,
+                    answer.chosen_rep or "nobody")  # fmt: skip
 
     @bentoml.api(route="/reload")
     async def reload(self) -> ReloadAnswer:
@@ -312,6 +435,24 @@ class LeadScoring:
             return JSONResponse({"error": "no scoring of this lead in the prediction log"}, status_code=404)
         entries = await anyio.to_thread.run_sync(page.score_history, rows)
         return HistoryAnswer(lead_id=mask_personal(lead_id), source="prediction_log", entries=entries)
+
+    @extra.get("/assign/log", response_model=list[DecisionLogEntry])
+    async def assign_log(self, lead_id: str | None = None, limit: int = 100) -> list[DecisionLogEntry]:
+        """The assignment log, newest first: every decision with its inputs (masked), ranking and reasons."""
+        rows = await anyio.to_thread.run_sync(self.store.decisions, max(1, min(limit, 1000)), lead_id)
+        return [
+            DecisionLogEntry.model_validate({k: v for k, v in r.items() if k != "id"} | {
+                "decided_at": r["decided_at"].isoformat(), "ranking": r["ranking"] or [], "inputs": r["inputs"] or {},
+                "errors": r["errors"] or {}})
+            for r in rows
+        ]  # fmt: skip
+
+    @extra.get("/manager/assign", response_class=HTMLResponse)
+    async def manager_assign(self) -> HTMLResponse:
+        html = await anyio.to_thread.run_sync(
+            page.assignment_page, self.store, self.predictions, self.settings.reroute_hours
+        )
+        return HTMLResponse(html)
 
     @extra.get("/manager/login", response_class=HTMLResponse)
     async def manager_login_form(self) -> HTMLResponse:

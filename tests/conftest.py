@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -100,3 +101,44 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(line)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "durations.md").write_text("# Test time per file\n\n" + "\n".join(lines) + "\n")
+
+
+def _postgres_bin() -> Path:
+    """The bin folder of Debian's PostgreSQL server, installing the `postgresql` package when missing (as the
+    Makefile's test target does)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env)
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    assert found, "Debian's postgresql package installed no initdb under /usr/lib/postgresql"
+    return found[-1].parent
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the session: initdb + pg_ctl in a temporary folder on a free port, as the
+    current user (as root: as the package's unprivileged `postgres` user, since the server refuses root)."""
+    import pwd
+    import shutil
+
+    bindir = _postgres_bin()
+    root = Path(tempfile.mkdtemp(prefix="leadscore-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        account = pwd.getpwnam("postgres")
+        os.chown(root, account.pw_uid, account.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", free_port()
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "leadscore", "-A", "trust", "-E", "UTF8",
+                    "--no-sync"], check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w"]
+    subprocess.run([*start, "-t", "60", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://leadscore@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], check=False)
+        shutil.rmtree(root, ignore_errors=True)

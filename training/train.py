@@ -158,6 +158,8 @@ def fit_all(
         intent_label_set=intent.label_set if intent else None,
         params=params,
         client=engine.client,
+        tables=tables,
+        until=until,
     )
     clock.lap("stage labels")
     selection = None

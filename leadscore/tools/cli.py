@@ -127,6 +127,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     out = evaluate_champion(Settings.from_env(), args.data)
     print(json.dumps(out["headline"], ensure_ascii=False, indent=2))
     print(f"report: {out['report']} (also logged to MLflow run {out['run_id']})")
+    if args.routing and (Path(args.data) / "truth" / "reps.parquet").exists():
+        from leadscore.tools.routing import evaluate_world, table_lines
+
+        print(f"routing (issue 18): leadscore trained on this export as of day {args.routing_day}, routing the next "
+              "30 days of new leads; true 90-day win rate per policy from the simulator (docs/assignment.md) ...")  # fmt: skip
+        import pandas as pd
+
+        figures = evaluate_world(args.data, args.routing_day, 30, select=False)
+        print("\n".join(table_lines(pd.DataFrame({Path(args.data).name: figures}))))
     return 0
 
 
@@ -341,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate the champion on an export (time split, baselines, oracle, report)")
     p.add_argument("--data", required=True, help="an export not used in training (a simulated one adds the oracle)")
+    p.add_argument("--no-routing", dest="routing", action="store_false",
+                   help="skip the routing evaluation a simulated export gets (it trains a router: minutes)")  # fmt: skip
+    p.add_argument("--routing-day", type=int, default=200, help="day of the simulated year the routed period starts")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("score", help="score an export's leads in batch (the service's code, chunk by chunk)")

@@ -12,6 +12,7 @@ import pytest
 from leadscore.tools.cli import serve_command
 from leadscore.tools.demo import wait_until_ready
 from serving.predlog import PredictionLog
+from serving.store import LeadStore
 from tests.conftest import free_port
 from tests.helpers import Receiver
 
@@ -38,6 +39,9 @@ def server(trained, tmp_path_factory, robot):
                          "secret": "test-secret", "levels": ["预警", "高危"]}],
               "retries": 1, "backoff_seconds": 0.1, "dead_letter": str(home / "alerts-dead.jsonl")}  # fmt: skip
     (home / "alerts.json").write_text(json.dumps(alerts, ensure_ascii=False), encoding="utf-8")
+    # The lead store keeps phones and e-mails by design (docs/security.md): outside the folders the personal-data
+    # scan reads, which checks its assignment log on its own.
+    store_url = f"sqlite:///{tmp_path_factory.mktemp('lead-store') / 'leads.db'}"
     env = {
         **os.environ,
         "LEADSCORE_MODEL_TAG": trained["tag"],
@@ -47,6 +51,7 @@ def server(trained, tmp_path_factory, robot):
         "LEADSCORE_PREDICTION_LOG_URL": db_url,
         "LEADSCORE_RELOAD_SECONDS": "2",
         "LEADSCORE_ALERTS_FILE": str(home / "alerts.json"),
+        "LEADSCORE_STORE_URL": store_url,
     }
     # Output to a file: a pipe nobody reads would block the server once it filled.
     with open(log_path, "w") as log:
@@ -54,7 +59,13 @@ def server(trained, tmp_path_factory, robot):
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_ready(url, proc, timeout=180)
-            yield {"url": url, "log": log_path, "predictions": PredictionLog(db_url), "robot": robot}
+            yield {
+                "url": url,
+                "log": log_path,
+                "predictions": PredictionLog(db_url),
+                "robot": robot,
+                "store": LeadStore(store_url),
+            }
         finally:
             proc.terminate()
             proc.wait(timeout=60)

@@ -28,7 +28,8 @@ def test_the_built_bento_serves_scores(trained, sim_dir: Path, tmp_path: Path) -
     assert tag.startswith("leadscore:")
 
     port, key = free_port(), "bento-key-0123456789abcdef"
-    env = {**os.environ, "LEADSCORE_API_KEYS": key, "LEADSCORE_PREDICTION_LOG_URL": f"sqlite:///{tmp_path / 'p.db'}"}
+    env = {**os.environ, "LEADSCORE_API_KEYS": key, "LEADSCORE_PREDICTION_LOG_URL": f"sqlite:///{tmp_path / 'p.db'}",
+           "LEADSCORE_STORE_URL": f"sqlite:///{tmp_path / 'leads.db'}"}  # fmt: skip
     env.pop("LEADSCORE_MODEL_TAG", None)
     cmd = [sys.executable, "-m", "bentoml", "serve", tag, "--port", str(port), "--host", "127.0.0.1"]
     with open(tmp_path / "bento.log", "w") as log:

@@ -89,7 +89,7 @@ def own_server(trained, tmp_path_factory):
     port = free_port()
     env = {**os.environ, "LEADSCORE_MODEL_TAG": trained["tag"], "LEADSCORE_API_KEYS_FILE": str(keys),
            "LEADSCORE_PREDICTION_LOG_URL": f"sqlite:///{home / 'predictions.db'}", "LEADSCORE_RELOAD_SECONDS": "0",
-           "LEADSCORE_MAX_LEADS": "500"}  # fmt: skip
+           "LEADSCORE_MAX_LEADS": "500", "LEADSCORE_STORE_URL": f"sqlite:///{home / 'leads.db'}"}  # fmt: skip
     env.pop("LEADSCORE_API_KEYS", None)
     log = open(home / "bentoml.log", "w")  # noqa: SIM115 - closed below
     command = [sys.executable, "-m", "leadscore.tools.cli", "serve", "--port", str(port), "--host", "127.0.0.1"]

@@ -105,7 +105,14 @@ def test_recommend_ranks_next_actions_by_expected_gain(server, sim_dir: Path) ->
 def test_metadata_names_models_figures_catalogue_and_limits(server, trained) -> None:
     meta = httpx.get(f"{server['url']}/metadata", headers=AUTH, timeout=10).json()
     assert meta["model_version"] == f"leadscore-health/{trained['version']}"
-    assert meta["models"] == {"health": True, "stage": True, "close_date": True, "intent": True, "risk": True}
+    assert meta["models"] == {
+        "health": True,
+        "stage": True,
+        "close_date": True,
+        "intent": True,
+        "risk": True,
+        "rep_segments": True,
+    }
     assert meta["evaluation"]["test_auc"] == pytest.approx(trained["result"].metrics["test_auc"])
     assert len(meta["features"]) == 139 and meta["limits"]["max_leads"] == MAX_LEADS
     assert meta["tiers"] == {"战略级": 60.0, "重点跟进": 35.0, "培育中": 15.0}
@@ -115,8 +122,11 @@ def test_http_answer_equals_the_in_process_answer(server, sim_dir: Path, trained
     from models.champion import load_champion
 
     request = example_request(sim_dir, n_leads=8)
+    # The service completes the leads from its lead store (what earlier tests sent of them), as does this.
+    leads, earlier = server["store"].complete(request["leads"], request["as_of"])
     over_http = post(server, "/score", request).json()
-    in_process = load_champion(trained["settings"]).score_request(request).model_dump(mode="json")
+    completed = {"as_of": request["as_of"], "leads": leads, "earlier": earlier}
+    in_process = load_champion(trained["settings"]).score_request(completed).model_dump(mode="json")
     strip = lambda rows: [{k: v for k, v in r.items() if k != "model_version"} for r in rows]  # noqa: E731
     assert strip(over_http["results"]) == strip(in_process["results"])
     assert over_http["errors"] == in_process["errors"]
