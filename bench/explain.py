@@ -39,14 +39,18 @@ def main() -> None:
     from features.contract import load_export
     from features.labels import export_time
     from models.champion import load_champion
+    from models.health import trees_of
     from models.settings import Settings
 
     artifact = load_champion(Settings.from_env())
     tables = load_export(data).tables
     leads = tables["leads"]["lead_id"].sample(min(args.rows, len(tables["leads"])), random_state=0)
     snaps = pd.DataFrame({"lead_id": leads.to_numpy(), "as_of": export_time(tables)})
-    rows = artifact.pipeline.transform(tables, snaps)[FEATURES]
-    booster = artifact.health.booster_
+    features = artifact.pipeline.transform(tables, snaps)
+    trees = trees_of(artifact.health.scorer_)  # the first LightGBM scorer in the served family
+    if not trees:
+        raise SystemExit(f"the champion's health model has no LightGBM scorer to time: {artifact.health.family}")
+    booster, rows = trees[0].booster_, features[trees[0].columns_]
     explainer = shap.TreeExplainer(booster)
     ours = booster.predict(rows, pred_contrib=True)
     theirs = explainer.shap_values(rows)

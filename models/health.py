@@ -246,6 +246,13 @@ class BlendScorer(BaseEstimator):
         return values, bias
 
 
+def trees_of(scorer: BaseEstimator) -> list[BoostedTrees]:
+    """The LightGBM scorers in a fitted scorer (itself, or a blend's members): what TreeSHAP can check."""
+    if isinstance(scorer, BlendScorer):
+        return [tree for member in scorer.members_ for tree in trees_of(member)]
+    return [scorer] if isinstance(scorer, BoostedTrees) else []
+
+
 def describe(scorer: BaseEstimator) -> str:
     """A scorer's family and the hyperparameters that tell candidates apart, e.g. lightgbm(n_features=30)."""
     if isinstance(scorer, BlendScorer):
@@ -298,11 +305,6 @@ class HealthModel(LeadModel):
     @property
     def family(self) -> str:
         return describe(self.scorer_)
-
-    @property
-    def booster_(self) -> lgb.Booster:
-        """The LightGBM booster, when the scorer is one (notebooks and benchmarks read it)."""
-        return self.scorer_.booster_
 
     def margin(self, X: pd.DataFrame) -> np.ndarray:
         """The scorer's log-odds before calibration."""

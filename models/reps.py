@@ -198,7 +198,9 @@ def channel_quality(
     acts = tables["activities"]
     outbound = acts[(acts["direction"] != "inbound") & acts["lead_id"].isin(history["lead_id"])]
     first = outbound.groupby("lead_id")["ts"].min()
-    touch_days = (history["lead_id"].map(first) - history["created_at"]) / pd.Timedelta(days=1)
+    # reindex, not map: mapping through an empty datetime Series fails in pandas 3 (no outbound activity yet)
+    first_touch = pd.Series(first.reindex(history["lead_id"].to_numpy()).array, index=history.index)
+    touch_days = (first_touch - history["created_at"]) / pd.Timedelta(days=1)
     frame = pd.DataFrame(
         {
             "month": history["created_at"].dt.strftime("%Y-%m"),

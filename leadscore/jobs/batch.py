@@ -89,12 +89,15 @@ def score_snapshots(
     writer: AnswerWriter,
     chunk_size: int,
     on_chunk: Callable[[int], object] | None = None,
+    owner_tables: dict[str, pd.DataFrame] | None = None,
 ) -> int:
     """Score snapshots (one per lead) chunk by chunk. Each chunk gets only its own leads' rows, found by
     one grouping of every table, and `context` (the pipeline's context over the whole export) carries the
     features that read other leads: time grows with the leads, not with leads x export size."""
-    # A lead the next actions would move to another rep gets that rep's figures over the whole export.
-    moved = owners_moved(artifact.pipeline, {name: tables[name] for name in ("leads", "outcomes")}, snapshots)
+    # A lead the next actions would move to another rep gets that rep's figures over the whole export:
+    # `owner_tables` (every lead and outcome) when `tables` holds only some leads, e.g. one Dask partition.
+    owner_tables = owner_tables or {name: tables[name] for name in ("leads", "outcomes")}
+    moved = owners_moved(artifact.pipeline, owner_tables, snapshots)
     chunk_of_lead = pd.Series(np.arange(len(snapshots)) // chunk_size, index=snapshots["lead_id"].to_numpy())
     rows = {name: t.groupby(t["lead_id"].map(chunk_of_lead), sort=False).indices for name, t in tables.items()}
     none = np.array([], dtype=int)

@@ -204,7 +204,9 @@ def score_export_on_dask(
         snapshots = snapshots_to_score(tables, when, include_closed)
         context = artifact.pipeline.context(tables, snapshots)
         snapshot_part = partition_of(snapshots["lead_id"], n)
-        [model] = client.scatter([artifact], broadcast=True)
+        [model, owner_tables] = client.scatter(
+            [artifact, {name: tables[name] for name in ("leads", "outcomes")}], broadcast=True
+        )
         jobs = []
         for i in range(n):
             rows = snapshot_part == i
@@ -212,7 +214,7 @@ def score_export_on_dask(
                 part_out = scratch / f"answers-{i:05d}{out.suffix}"
                 job = client.submit(
                     _score_partition, model, scratch, i, snapshots[rows].reset_index(drop=True),
-                    context[rows].reset_index(drop=True), part_out, kind, chunk_size, pure=False,
+                    context[rows].reset_index(drop=True), part_out, kind, chunk_size, owner_tables, pure=False,
                 )  # fmt: skip
                 jobs.append((part_out, job))
         _wait(client, [job for _, job in jobs], len(snapshots), progress, "scoring (dask)")
@@ -289,11 +291,11 @@ def _gather_checks(client, futures, progress: bool) -> tuple[list[Problem], list
     return problems, latest
 
 
-def _score_partition(artifact, scratch, i, snapshots, context, out: Path, kind: str, chunk_size: int):
+def _score_partition(artifact, scratch, i, snapshots, context, out: Path, kind: str, chunk_size: int, owner_tables):
     tables, _ = _read_partition(scratch, i)
     writer = AnswerWriter(out, kind)
     try:
-        return score_snapshots(artifact, tables, snapshots, context, writer, chunk_size)
+        return score_snapshots(artifact, tables, snapshots, context, writer, chunk_size, owner_tables=owner_tables)
     finally:
         writer.close()
         ChineseTokenizer.forget_all()  # the next partition's leads share no notes with these

@@ -110,7 +110,7 @@ def test_the_manager_page_shows_the_assignment_log_and_the_overdue_list(server, 
     post(server, "/assign", {"lead": _lead("M-1"), "reps": reps})
     html = httpx.get(f"{server['url']}/manager/assign", headers=AUTH, timeout=30).text
     assert "分配日志" in html and "M-1" in html and "故分配" in html and "待首次跟进超时" in html
-    logged = json.dumps(server["store"].decisions(), ensure_ascii=False)
+    logged = json.dumps(server["store"].decisions(), ensure_ascii=False, default=str)
     assert "13700001111" not in logged and "137-0000-1111" not in logged
 
 

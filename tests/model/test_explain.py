@@ -9,6 +9,7 @@ import pytest
 from features.catalogue import FEATURES
 from features.labels import export_time
 from models.explain import FACTORS, explain, factors, top_factors
+from models.health import BoostedTrees, trees_of
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +32,22 @@ def test_points_add_up_to_the_calibrated_health_score(scored) -> None:
 
 
 def test_lightgbm_contributions_equal_shaps_tree_explainer(scored) -> None:
+    """Each LightGBM scorer in the served model (itself or a blend's member) against shap's TreeExplainer; a
+    blend's contributions are its members' weighted sum, so they add up to its margin."""
     import shap
 
     artifact, features = scored
     rows = features[FEATURES].iloc[:60]
-    ours, _ = artifact.health.contributions(rows)
-    theirs = shap.TreeExplainer(artifact.health.booster_).shap_values(rows)
-    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    trees = trees_of(artifact.health.scorer_)
+    if not trees:  # a linear family won: check a small booster on the same rows (any labels will do for this)
+        p = artifact.health.predict(features)
+        trees = [BoostedTrees(num_rounds=50).fit(features, (p > np.median(p)).astype(int))]
+    for tree in trees:
+        ours, _ = tree.contributions(rows)
+        theirs = shap.TreeExplainer(tree.booster_).shap_values(rows[tree.columns_])
+        np.testing.assert_allclose(ours[:, [FEATURES.index(c) for c in tree.columns_]], theirs, atol=1e-6)
+    values, bias = artifact.health.contributions(rows)
+    np.testing.assert_allclose(bias + values.sum(axis=1), artifact.health.margin(rows), atol=1e-6)
 
 
 def test_factors_fold_text_and_page_features_and_keep_the_total(scored) -> None:

@@ -65,7 +65,7 @@ def test_gate_keeps_the_champion_against_a_worse_candidate(trained, tables) -> N
 @pytest.fixture(scope="module")
 def held_out_world(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("heldout") / "export"
-    simulate(2500, 99, out, story="classic", progress=False)
+    simulate(3500, 99, out, story="classic", progress=False)
     return out
 
 
