@@ -331,7 +331,9 @@ class RepIn(BaseModel):
     industries: list[str] = Field(default_factory=list, description="industries / product lines; empty: any")
     customer_types: list[str] = Field(default_factory=list, description="customer types the rep takes; empty: any")
     open_leads: float = Field(0, ge=0, description="待跟进: the leads the rep is working on now")
-    capacity: float | None = Field(None, gt=0, description="the most open leads the rep should carry; none: no cap")
+    capacity: float | None = Field(
+        None, ge=1, description="the most open leads the rep should carry (at least one); none: no cap"
+    )
     available: bool = Field(True, description="false: on leave, out of office (never chosen)")
 
 
