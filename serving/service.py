@@ -33,6 +33,7 @@ import os
 import signal
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -255,6 +256,9 @@ class LeadScoring:
         self.api_keys = ApiKeys()
         config = AlertsConfig.from_env()  # LEADSCORE_ALERTS_FILE: a bad file stops the start, naming the field
         self.alerts = AlertSender(config) if config is not None else None
+        # One sender thread for the process: robots are called in the order answers were given, and a slow
+        # robot (retries with back-off) queues messages instead of piling up a thread per request.
+        self._alert_sender = ThreadPoolExecutor(1, thread_name_prefix="alerts") if config is not None else None
 
     async def _answer(self, endpoint: str, leads: list[Any], as_of: str | None, **options) -> ScoreAnswer:
         if not isinstance(leads, list):  # the schema documents the leads; the contract checks them (Leads)
@@ -276,10 +280,10 @@ class LeadScoring:
         await anyio.to_thread.run_sync(self.predictions.write, answer.request_id, endpoint, answer.results, sent)
         scored = [sent[r.lead_id] for r in answer.results if r.lead_id in sent]
         await anyio.to_thread.run_sync(self._remember, scored)
-        if self.alerts is not None and answer.results:  # in the background: the answer does not wait on robots
+        if self._alert_sender is not None and answer.results:  # in the background: the answer does not wait
             owners = {k: (v.get("owner_id") if isinstance(v.get("owner_id"), str) else None) for k, v in sent.items()}
             dumped = [r.model_dump(mode="json") for r in answer.results]
-            threading.Thread(target=self.alerts.send_answers, args=(dumped, owners), daemon=True).start()
+            self._alert_sender.submit(self.alerts.send_answers, dumped, owners)
         for error in answer.errors:
             logger.warning("request %s: lead %s rejected: %s", answer.request_id, error.lead_id,
                            [p.model_dump() for p in error.problems])  # fmt: skip

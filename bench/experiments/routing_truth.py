@@ -15,60 +15,17 @@ plugs in as one more policy: a function (lead_id, created seconds, loads) -> rep
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.assignment import world
 from bench.report import write_report
-from leadscore.tools.simulator import simulate
-from leadscore.tools.simulator.assignment import (
-    LoadTracker,
-    created_seconds,
-    load_world,
-    true_win_probability,
-    win_probability_table,
-)
+from leadscore.tools.routing import Policy, oracle_policy, route
+from leadscore.tools.simulator.assignment import load_world, true_win_probability
 from leadscore.tools.simulator.simulate import DAY, EXPORT_TIME
-from leadscore.tools.simulator.story import Story, resolve
-
-Policy = Callable[[str, float, np.ndarray], str]
-
-
-def _route(world_dir: Path, lead_ids: np.ndarray, start: pd.Timestamp, policy: Policy) -> tuple[list, list]:
-    tracker = LoadTracker(world_dir, before=start)
-    reps, loads = [], []
-    for lead, t in zip(lead_ids, created_seconds(world_dir, lead_ids), strict=True):
-        current = tracker.loads(t)
-        rep = policy(lead, t, current)
-        reps.append(rep)
-        loads.append(current[tracker.rep_ids.index(rep)])
-        tracker.assign(rep, t)
-    return reps, loads
-
-
-def _oracle_policy(world_dir: Path, lead_ids: np.ndarray, rep_ids: list[str]) -> Policy:
-    """Best rep by true probability at its current load; ties (junk leads no rep can win) go to the least loaded.
-    P depends on load only above capacity, so a table at 0 and capacity x 1, 1.5, 2, 3 is interpolated in the
-    load (linearly extrapolated past 3x)."""
-    capacity = load_world(world_dir).story.capacity
-    levels = np.array([0.0, 1.0, 1.5, 2.0, 3.0]) * capacity
-    table = win_probability_table(world_dir, lead_ids, levels, replicates=32, seed=1)
-    grid = table.set_index(["lead_id", "rep_id", "load"])["p_won_90"].unstack("load")[levels]
-
-    def route(lead: str, _t: float, loads: np.ndarray) -> str:
-        rows = grid.loc[lead].loc[rep_ids].to_numpy()
-        slope = (rows[:, 4] - rows[:, 3]) / capacity
-        p = np.array([np.interp(load, levels[1:], row[1:]) for row, load in zip(rows, loads, strict=True)])
-        p = np.where(loads <= capacity, rows[:, 0], p)
-        p = np.where(loads > levels[-1], np.maximum(rows[:, 4] + slope * (loads - levels[-1]), 0.0), p)
-        best = np.flatnonzero(p >= p.max() - 1e-12)
-        return rep_ids[int(best[np.argmin(loads[best])])]
-
-    return route
 
 
 def evaluate_world(world_dir: Path, first_day: int, days: int) -> dict[str, float]:
@@ -90,11 +47,11 @@ def evaluate_world(world_dir: Path, first_day: int, days: int) -> dict[str, floa
         "least loaded": lambda lead, t, loads: rep_ids[int(np.argmin(loads))],
     }
     started = time.perf_counter()
-    policies["oracle (true skills and load)"] = _oracle_policy(world_dir, lead_ids, rep_ids)
+    policies["oracle (true skills and load)"] = oracle_policy(world_dir, lead_ids, rep_ids)
     oracle_seconds = time.perf_counter() - started
     out = {}
     for name, policy in policies.items():
-        reps, loads = _route(world_dir, lead_ids, start, policy)
+        reps, loads = route(world_dir, lead_ids, start, policy)
         out[name] = float(true_win_probability(world_dir, lead_ids, reps, loads, replicates=200, seed=2).mean())
     out["leads routed"] = float(len(lead_ids))
     out["oracle table s"] = oracle_seconds
@@ -114,10 +71,7 @@ def main() -> None:
     rows = {}
     started = time.perf_counter()
     for seed in args.seeds:
-        world_dir = Path(args.data) / f"{args.story or 'random'}-{seed}-{args.leads}"
-        story_file = world_dir / "truth" / "story.json"
-        if not story_file.exists() or Story.from_json(json.loads(story_file.read_text())) != resolve(args.story, seed):
-            simulate(args.leads, seed, world_dir, story=args.story, progress=False)
+        world_dir = world(args.data, args.story, seed, args.leads)
         rows[f"seed {seed}"] = evaluate_world(world_dir, args.first_day, args.days)
         print(seed, rows[f"seed {seed}"], flush=True)
     total = time.perf_counter() - started

@@ -23,7 +23,7 @@ def test_demo_ends_with_the_service_answering_its_example(tmp_path: Path) -> Non
         "leadscore.tools.cli",
         "demo",
         "--leads",
-        "2500",
+        "1500",
         "--port",
         str(free_port()),
         "--no-wait",

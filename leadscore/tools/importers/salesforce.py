@@ -394,6 +394,15 @@ class _Salesforce:
                 role = role.where(role.notna(), users[name].map(self.options.role_map))
         return owners.map(role).astype(object)
 
+    def _activity_frame(self, sub: SourceTable, ts: pd.Series, bad: np.ndarray, **columns: object) -> pd.DataFrame:
+        """A Task's or an Event's activities: what both share (lead, time, actor, note) and their own columns."""
+        owners = column(sub, "OwnerId")
+        times = [
+            ("unparseable" if b else (t.isoformat() if pd.notna(t) else None)) for t, b in zip(ts, bad, strict=True)
+        ]
+        shared = {"lead_id": self._link(sub), "ts": times, "actor_id": owners, "actor_role": self._actor_roles(owners)}
+        return pd.DataFrame({**shared, **columns, "note": first_present(sub, "Description", "Subject")})
+
     def _tasks(self) -> None:
         task = self.task
         if task is None:
@@ -402,8 +411,7 @@ class _Salesforce:
         done = is_true(column(task, "IsClosed")) if "IsClosed" in task.frame else status.eq("Completed").fillna(False)
         done = done.to_numpy()
         self.report.skip("Task", int((~done).sum()), "open task: a plan, not an activity that happened")
-        sub = SourceTable("Task", task.path, task.frame[done].reset_index(drop=True),
-                          [r for r, d in zip(task.row_labels, done, strict=True) if d])  # fmt: skip
+        sub = _rows(task, done)
         completed, bad_completed = parse_times(column(sub, "CompletedDateTime"), self.datetime)
         due_end, bad_due = parse_times(column(sub, "ActivityDate"), self.date)
         modified, _ = parse_times(column(sub, "LastModifiedDate"), self.datetime)
@@ -420,21 +428,13 @@ class _Salesforce:
         direction = (
             column(sub, "CallType").astype("string").str.strip().map({"Inbound": "inbound", "Outbound": "outbound"})
         )
-        owners = column(sub, "OwnerId")
-        frame = pd.DataFrame(
-            {
-                "lead_id": self._link(sub),
-                "ts": [
-                    ("unparseable" if b else (t.isoformat() if pd.notna(t) else None))
-                    for t, b in zip(ts, bad, strict=True)
-                ],
-                "actor_id": owners,
-                "actor_role": self._actor_roles(owners),
-                "channel": channel.astype(object).where(channel.notna(), None),
-                "direction": direction.astype(object).where(direction.notna(), None),
-                "duration_seconds": numbers(column(sub, "CallDurationInSeconds")),
-                "note": first_present(sub, "Description", "Subject"),
-            }
+        frame = self._activity_frame(
+            sub,
+            ts,
+            bad,
+            channel=channel.astype(object).where(channel.notna(), None),
+            direction=direction.astype(object).where(direction.notna(), None),
+            duration_seconds=numbers(column(sub, "CallDurationInSeconds")),
         )
         fields = {
             "lead_id": "WhoId / WhatId",
@@ -464,32 +464,29 @@ class _Salesforce:
         future = (ts > self.exported_at).to_numpy()
         self.report.skip("Event", int(future.sum()), "scheduled after the export: not held yet")
         keep = ~future
-        sub = SourceTable("Event", event.path, event.frame[keep].reset_index(drop=True),
-                          [r for r, k in zip(event.row_labels, keep, strict=True) if k])  # fmt: skip
+        sub = _rows(event, keep)
         ts, bad = ts[keep].reset_index(drop=True), bad_start[keep]
         kind = column(sub, "Type").astype("string").str.strip().map({"Call": "电话", "Email": "邮件", "Demo": "演示",
                                                                    "Visit": "拜访"})  # fmt: skip
-        owners = column(sub, "OwnerId")
-        frame = pd.DataFrame(
-            {
-                "lead_id": self._link(sub),
-                "ts": [
-                    ("unparseable" if b else (t.isoformat() if pd.notna(t) else None))
-                    for t, b in zip(ts, bad, strict=True)
-                ],
-                "actor_id": owners,
-                "actor_role": self._actor_roles(owners),
-                "channel": kind.astype(object).where(kind.notna(), "会议"),
-                "duration_seconds": (minutes[keep].reset_index(drop=True) * 60)
-                .where(lambda s: s.notna(), None)
-                .astype(object),
-                "note": first_present(sub, "Description", "Subject"),
-            }
+        frame = self._activity_frame(
+            sub,
+            ts,
+            bad,
+            channel=kind.astype(object).where(kind.notna(), "会议"),
+            duration_seconds=(minutes[keep].reset_index(drop=True) * 60)
+            .where(lambda s: s.notna(), None)
+            .astype(object),
         )
         fields = {"lead_id": "WhoId / WhatId", "ts": "EndDateTime (else StartDateTime + DurationInMinutes)",
                   "actor_id": "OwnerId", "actor_role": "OwnerId -> User (role_map)", "channel": "Type (default 会议)",
                   "duration_seconds": "DurationInMinutes", "note": "Description / Subject"}  # fmt: skip
         self.staging.add("activities", frame, "Event", sub.row_labels, fields)
+
+
+def _rows(table: SourceTable, keep: np.ndarray) -> SourceTable:
+    """The rows of `table` that `keep` marks, with their source row labels (for the import report)."""
+    labels = [r for r, k in zip(table.row_labels, keep, strict=True) if k]
+    return SourceTable(table.name, table.path, table.frame[keep].reset_index(drop=True), labels)
 
 
 def import_export(source: Path, mapping: Path | None) -> tuple[ContractResult, ImportReport]:

@@ -119,8 +119,7 @@ def _chains_at_creation(w: World, lead_ids, rep_ids, loads, spread: np.ndarray, 
     delay = first_touch_hours(r(diligence), spread, r(delay_factor))
     time_of_day = r(lead["created_t"].to_numpy() % DAY)
     n = len(lead) * replicates
-    false = np.zeros(n, dtype=bool)
-    return Chains(
+    return Chains.starting(
         eta=r(eta),
         urgency=r(urgency),
         inbound_rate=r(0.02 * np.exp(story.inbound_urgency * urgency)),
@@ -134,15 +133,6 @@ def _chains_at_creation(w: World, lead_ids, rep_ids, loads, spread: np.ndarray, 
         created_day=np.zeros(n, dtype=np.int32),
         first_touch_day=((time_of_day + delay * HOUR) // DAY).astype(np.int32),
         fast_first_touch=delay <= 2.0,
-        stage=np.zeros(n, dtype=np.int8),
-        stalled=false.copy(),
-        touched=false.copy(),
-        days_since_touch=np.zeros(n, dtype=np.int32),
-        wechat=false.copy(),
-        demo=false.copy(),
-        sample=false.copy(),
-        finance=false.copy(),
-        decision_maker=false.copy(),
     )
 
 

@@ -59,6 +59,14 @@ class Chains:
     finance: np.ndarray
     decision_maker: np.ndarray
 
+    @classmethod
+    def starting(cls, **static: np.ndarray) -> Chains:
+        """New deals: the static fields given, the process's state at its start (stage 0, nothing done yet)."""
+        n = len(static["eta"])
+        flags = ("stalled", "touched", "wechat", "demo", "sample", "finance", "decision_maker")
+        state = {"stage": np.zeros(n, dtype=np.int8), "days_since_touch": np.zeros(n, dtype=np.int32)}
+        return cls(**static, **state, **{name: np.zeros(n, dtype=bool) for name in flags})
+
     def take(self, index: np.ndarray) -> Chains:
         return Chains(**{f.name: getattr(self, f.name)[index].copy() for f in fields(self)})
 

@@ -106,8 +106,7 @@ def _initial_chains(
         leads["_rep_skill"].to_numpy(),
         load_loss,
     )
-    false = np.zeros(n, dtype=bool)
-    chains = Chains(
+    chains = Chains.starting(
         eta=eta,
         urgency=urgency,
         inbound_rate=0.02 * np.exp(story.inbound_urgency * urgency),
@@ -121,15 +120,6 @@ def _initial_chains(
         created_day=(created_t // DAY).astype(np.int32),
         first_touch_day=(first_touch_t // DAY).astype(np.int32),
         fast_first_touch=delay_hours <= 2.0,
-        stage=np.zeros(n, dtype=np.int8),
-        stalled=false.copy(),
-        touched=false.copy(),
-        days_since_touch=np.zeros(n, dtype=np.int32),
-        wechat=false.copy(),
-        demo=false.copy(),
-        sample=false.copy(),
-        finance=false.copy(),
-        decision_maker=false.copy(),
     )
     return chains, np.stack([created_t, first_touch_t])
 
