@@ -22,6 +22,24 @@ Timestamp = Field(description=_TIME)
 OptionalTimestamp = Field(None, description=_TIME)
 
 
+def _keep_nullable(schema: dict) -> None:
+    """BentoML 1.4 publishes an endpoint's top-level fields with only the first branch of an anyOf
+    (`_flatten_field` in _bentoml_sdk/method.py), so `str | None` would be documented as a string that is never
+    null. OpenAPI 3.0's own `nullable` survives that, and clients and the fuzzer read it."""
+    for field in schema.get("properties", {}).values():
+        if {"type": "null"} in field.get("anyOf", []):
+            field["nullable"] = True
+
+
+NULLABLE = {"nullable": True}  # the same for an endpoint's optional parameters (serving/service.py)
+
+
+class Published(BaseModel):
+    """An endpoint's answer: its optional top-level fields stay nullable in the OpenAPI document."""
+
+    model_config = ConfigDict(json_schema_extra=_keep_nullable)
+
+
 class _Rows(BaseModel):
     model_config = ConfigDict(extra="allow")  # any other column is an extra attribute (the contract)
 
@@ -203,7 +221,7 @@ LeadAnswer = create_model(
 )
 
 
-class Scored(BaseModel):
+class Scored(Published):
     """The artifact's answer to one request."""
 
     model_version: str
@@ -227,14 +245,14 @@ class RecommendResult(BaseModel):
     model_version: str
 
 
-class RecommendAnswer(BaseModel):
+class RecommendAnswer(Published):
     request_id: str
     model_version: str
     results: list[RecommendResult]
     errors: list[LeadError]
 
 
-class ReloadAnswer(BaseModel):
+class ReloadAnswer(Published):
     reloaded: bool
     model_version: str
 
@@ -267,7 +285,7 @@ class HealthModelCard(BaseModel):
     candidates: dict[str, float] = Field(default_factory=dict, description="candidate -> mean fold AUC")
 
 
-class Metadata(BaseModel):
+class Metadata(Published):
     model_version: str
     registry_version: str
     feature_set_version: str
@@ -311,7 +329,7 @@ class HistoryEntry(BaseModel):
     summary: str = Field(description="the moves in one Chinese line: 新增报价单附件 +6.2分；7天未跟进 −4.1分")
 
 
-class HistoryAnswer(BaseModel):
+class HistoryAnswer(Published):
     """GET /leads/{lead_id}/history."""
 
     lead_id: str = Field(description="masked if it carries a phone number or an e-mail")
@@ -375,7 +393,7 @@ class RepRanking(BaseModel):
     reasons: list[str] = Field(description="why, in Chinese, from this rep's own history and load")
 
 
-class AssignAnswer(BaseModel):
+class AssignAnswer(Published):
     """POST /assign: the candidate reps ranked for one lead, the chosen rep and why; every answer is logged."""
 
     decision_id: str
@@ -407,7 +425,7 @@ class OverdueLead(BaseModel):
     hours_waiting: float
 
 
-class OverdueAnswer(BaseModel):
+class OverdueAnswer(Published):
     """POST /assign/overdue: leads assigned more than `hours` ago with no first touch, each re-routed."""
 
     hours: float
@@ -415,7 +433,7 @@ class OverdueAnswer(BaseModel):
     rerouted: list[AssignAnswer]
 
 
-class DecisionLogEntry(BaseModel):
+class DecisionLogEntry(Published):
     """One decision of the assignment log, as stored (GET /assign/log)."""
 
     decision_id: str

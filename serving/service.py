@@ -57,6 +57,7 @@ from models.champion import champion_version, load_champion
 from models.integrity import DIGEST_TAG, IntegrityError, verify_model
 from models.pyfunc import LeadPyfunc
 from models.schema import (
+    NULLABLE,
     AssignAnswer,
     DecisionLogEntry,
     HistoryAnswer,
@@ -90,12 +91,17 @@ class ErrorBody(BaseModel):
 # naming the field, and the other leads of the request are still scored (models/schema.py).
 Leads = Annotated[SkipValidation[list[LeadIn]], Field(description="leads rows, each with optional event lists")]
 OneLead = Annotated[SkipValidation[LeadIn], Field(description="one lead")]
-AsOf = Annotated[str | None, Field(description="ISO 8601; default now; no offset = Asia/Shanghai")]
+AsOf = Annotated[
+    str | None, Field(description="ISO 8601; default now; no offset = Asia/Shanghai", json_schema_extra=NULLABLE)
+]
 Reps = Annotated[
     SkipValidation[list[RepIn]],
     Field(description="the candidate reps; each is checked on its own (a bad entry is reported, the rest ranked)"),
 ]
-Hours = Annotated[float | None, Field(ge=0, le=1e6, description="assigned more than this many hours ago (default 2)")]
+Hours = Annotated[
+    float | None,
+    Field(ge=0, le=1e6, description="assigned more than this many hours ago (default 2)", json_schema_extra=NULLABLE),
+]
 
 
 class TooManyLeads(bentoml.exceptions.UnprocessableEntity):
