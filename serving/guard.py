@@ -1,5 +1,6 @@
-"""What every request passes before it reaches a model: the API key and the body-size limit, and the
-log filter that keeps phone numbers and e-mails out of every log line."""
+"""What every request passes before it reaches a model: the API key, the key's rate limit and the body-size
+limit; the audit log of who called what; the log filter that keeps phone numbers and e-mails out of every log
+line."""
 
 from __future__ import annotations
 
@@ -7,17 +8,26 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import time
+from datetime import UTC, datetime
 from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from features.text import mask_personal
-from serving.config import ApiKeys, ServiceSettings
+from serving.config import ApiKeys, ServiceSettings, key_id
 
 # Probes and the API docs stay open: they carry no lead data.
 OPEN_PATHS = {"/healthz", "/readyz", "/livez", "/metrics", "/docs.json", "/", "/favicon.ico"}
 
 
 class Guard:
-    """ASGI middleware: 401 without a valid X-API-Key, 413 for a body over the limit (declared or sent)."""
+    """ASGI middleware: 401 without a valid X-API-Key, 429 (with Retry-After) past the key's requests per
+    minute, 413 for a body over the limit (declared or sent); every keyed request is written to the audit log."""
 
     def __init__(self, app, settings: ServiceSettings | None = None) -> None:
         # Built when a worker builds its app (not at import): a missing key stops the start with a clear error.
@@ -25,38 +35,65 @@ class Guard:
         self.app = app
         self.api_keys = ApiKeys()
         self.max_request_bytes = settings.max_request_bytes
+        # A moving window per key, in this worker's memory: with N API workers a key gets up to N times the
+        # limit (docs/security.md). limits is the library behind Flask-Limiter and SlowAPI.
+        self.rate = RateLimitItemPerMinute(settings.rate_limit) if settings.rate_limit else None
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.audit = AuditLog(settings.audit_log) if settings.audit_log else None
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or path in OPEN_PATHS or path.startswith("/static_content"):
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        status: dict[str, int] = {}
+
+        async def send_noted(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        caller = await self._handle(scope, receive, send_noted)
+        if self.audit is not None and status:
+            self.audit.write(caller, scope.get("method", ""), path, status["code"], time.perf_counter() - started)
+
+    async def _handle(self, scope, receive, send) -> str | None:
+        """Answers the request; returns the id of the key that sent it (None: no valid key)."""
+        path = scope["path"]
         headers = dict(scope.get("headers") or [])
         key = headers.get(b"x-api-key", b"").decode("latin-1")
         if path.startswith("/manager"):  # a browser: the key comes as the cookie the login form set
             key = key or _cookie(headers.get(b"cookie", b"").decode("latin-1"), KEY_COOKIE)
-            if path != "/manager/login" and not key_is_valid(key, self.api_keys.current()):
+        caller = matching_key(key, self.api_keys.current())
+        if caller is None and path != "/manager/login":  # the login form is the one page open without a key
+            if path.startswith("/manager"):
                 await _redirect(send, "/manager/login")
-                return
-        elif not key_is_valid(key, self.api_keys.current()):
-            await _answer(send, 401, "missing or wrong API key: send a valid key in the X-API-Key header")
-            return
+            else:
+                await _answer(send, 401, "missing or wrong API key: send a valid key in the X-API-Key header")
+            return caller
+        if caller is not None and self.rate is not None and not self.limiter.hit(self.rate, caller):
+            reset = self.limiter.get_window_stats(self.rate, caller).reset_time
+            wait = max(1, math.ceil(reset - time.time()))
+            message = f"more than {self.rate.amount} requests a minute with this key: retry in {wait} s"
+            await _answer(send, 429, message, [(b"retry-after", str(wait).encode())])
+            return caller
         limit = self.max_request_bytes
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _answer(send, 413, f"request body is {int(declared):,} bytes; the limit is {limit:,} bytes")
-            return
+            return caller
         # Read the body here (at most limit + one chunk) so an undeclared (chunked) body is limited too.
         body, more = b"", True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return caller
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > limit:
                 await _answer(send, 413, f"request body is over the limit of {limit:,} bytes")
-                return
+                return caller
         sent = False
 
         async def replay():
@@ -67,6 +104,23 @@ class Guard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, _documented_errors(send))
+        return caller
+
+
+class AuditLog:
+    """One JSON line per request that needed a key: when, which key (its id, never the key; null when none
+    matched), method, path (no query string), status, milliseconds. Appended line by line, so the workers of
+    one server can share the file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, caller: str | None, method: str, path: str, status: int, seconds: float) -> None:
+        entry = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "key_id": caller,
+                 "method": method, "path": mask_personal(path), "status": status, "ms": round(seconds * 1000, 1)}  # fmt: skip
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
 def _documented_errors(send):
@@ -112,12 +166,12 @@ def _error_object(body: bytes) -> bytes:
 KEY_COOKIE = "leadscore_key"
 
 
-def key_is_valid(key: str, api_keys: tuple[str, ...]) -> bool:
-    """Constant-time comparison with every configured key; digests first, so not even a key's length leaks
-    through the time a comparison takes."""
-    sent = hashlib.sha256(key.encode()).digest()
-    matches = [hmac.compare_digest(sent, hashlib.sha256(k.encode()).digest()) for k in api_keys]  # all compared
-    return bool(key) and any(matches)
+def matching_key(key: str, digests: tuple[str, ...]) -> str | None:
+    """The id of the configured key `key` is (None: none). Compared in constant time on digests, with every
+    configured key, so neither which key nor a key's length leaks through the time a comparison takes."""
+    sent = hashlib.sha256(key.encode()).hexdigest()
+    matches = [hmac.compare_digest(sent, d) for d in digests]  # all compared
+    return key_id(sent) if key and any(matches) else None
 
 
 def _cookie(header: str, name: str) -> str:
@@ -135,9 +189,9 @@ async def _redirect(send, location: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _answer(send, status: int, message: str) -> None:
+async def _answer(send, status: int, message: str, extra: list[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": message}, ensure_ascii=False).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

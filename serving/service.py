@@ -74,7 +74,7 @@ from models.tiers import TierThresholds
 from serving import page
 from serving.alerts import AlertsConfig, AlertSender
 from serving.config import ApiKeys, ServiceSettings
-from serving.guard import KEY_COOKIE, Guard, key_is_valid, mask_all_log_handlers
+from serving.guard import KEY_COOKIE, Guard, mask_all_log_handlers, matching_key
 from serving.predlog import PredictionLog
 from serving.store import LeadStore
 
@@ -471,7 +471,7 @@ class LeadScoring:
     @extra.post("/manager/login", response_class=HTMLResponse)
     async def manager_login(self, request: Request) -> Response:
         key = parse_qs((await request.body()).decode("utf-8", "replace")).get("key", [""])[0]
-        if not key_is_valid(key, self.api_keys.current()):
+        if matching_key(key, self.api_keys.current()) is None:
             return HTMLResponse(page.login_page("密钥无效"), status_code=401)
         response = RedirectResponse("/manager", status_code=303)
         response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict", path="/manager")

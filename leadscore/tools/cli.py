@@ -305,6 +305,17 @@ def stop_server(server: subprocess.Popen, grace_seconds: float = 30) -> None:
         server.wait()
 
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from serving.config import add_key, hash_key_file
+
+    if args.action == "new":
+        key, ident = add_key(args.file, args.name)
+        print(f"new API key (shown once; {args.file} keeps only its digest, id {ident}):\n{key}")
+    else:
+        print(f"{hash_key_file(args.file)} keys in {args.file} replaced by their digests")
+    return 0
+
+
 DASK_HELP = "compute on Dask: 'local' (a LocalCluster on this machine) or a scheduler address (tcp://host:8786)"
 
 
@@ -372,6 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--host", default="127.0.0.1")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("keys", help="API keys: add one to the key file (stored hashed), or hash a file's clear keys")
+    p.add_argument("action", choices=["new", "hash"])
+    p.add_argument("--file", default=os.environ.get("LEADSCORE_API_KEYS_FILE"), required=not os.environ.get(
+        "LEADSCORE_API_KEYS_FILE"), help="the key file (default $LEADSCORE_API_KEYS_FILE)")  # fmt: skip
+    p.add_argument("--name", default="", help="with new: a label written beside the digest")
+    p.set_defaults(func=_cmd_keys)
 
     p = sub.add_parser("demo", help="simulate, train, serve and answer an example request")
     p.add_argument("--leads", type=int, default=5_000)

@@ -52,6 +52,7 @@ def server(trained, tmp_path_factory, robot):
         "LEADSCORE_RELOAD_SECONDS": "2",
         "LEADSCORE_ALERTS_FILE": str(home / "alerts.json"),
         "LEADSCORE_STORE_URL": store_url,
+        "LEADSCORE_AUDIT_LOG": str(home / "audit.jsonl"),  # beside the prediction log: the personal-data scan reads it
     }
     # Output to a file: a pipe nobody reads would block the server once it filled.
     with open(log_path, "w") as log:

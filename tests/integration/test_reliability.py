@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from tests.conftest import ARTIFACTS, free_port
 from tests.integration.conftest import API_KEY, AUTH, MAX_LEADS
 
 FUZZ_REQUESTS = 1_000
+RATE_LIMIT = 40  # requests per minute per key on own_server
 LOAD_CONCURRENCY, LOAD_SECONDS = 32, 20.0
 
 
@@ -89,14 +91,16 @@ def own_server(trained, tmp_path_factory):
     port = free_port()
     env = {**os.environ, "LEADSCORE_MODEL_TAG": trained["tag"], "LEADSCORE_API_KEYS_FILE": str(keys),
            "LEADSCORE_PREDICTION_LOG_URL": f"sqlite:///{home / 'predictions.db'}", "LEADSCORE_RELOAD_SECONDS": "0",
-           "LEADSCORE_MAX_LEADS": "500", "LEADSCORE_STORE_URL": f"sqlite:///{home / 'leads.db'}"}  # fmt: skip
+           "LEADSCORE_MAX_LEADS": "500", "LEADSCORE_STORE_URL": f"sqlite:///{home / 'leads.db'}",
+           "LEADSCORE_RATE_LIMIT": str(RATE_LIMIT), "LEADSCORE_AUDIT_LOG": str(home / "audit.jsonl")}  # fmt: skip
     env.pop("LEADSCORE_API_KEYS", None)
     log = open(home / "bentoml.log", "w")  # noqa: SIM115 - closed below
     command = [sys.executable, "-m", "leadscore.tools.cli", "serve", "--port", str(port), "--host", "127.0.0.1"]
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_until_ready(url, proc, timeout=180)
-    yield {"url": url, "proc": proc, "keys": keys, "log": home / "bentoml.log", "port": port}
+    yield {"url": url, "proc": proc, "keys": keys, "log": home / "bentoml.log", "port": port,
+           "audit": home / "audit.jsonl", "env": env}  # fmt: skip
     if proc.poll() is None:
         proc.kill()
     log.close()
@@ -113,6 +117,40 @@ def test_api_keys_rotate_without_a_restart(own_server) -> None:
     keys.write_text("short\n")  # a change that leaves no valid key is refused; the keys in force stay
     assert httpx.get(f"{url}/metadata", headers={"x-api-key": new_key}, timeout=60).status_code == 200
     keys.write_text(f"{API_KEY}\n")
+
+
+def test_keys_are_stored_hashed_limited_per_key_and_audited(own_server) -> None:
+    """`leadscore keys new` writes only the new key's digest; the key works at once (no restart); past its
+    requests per minute it gets 429 with Retry-After while another key is still served; the audit log names
+    each call's key by its id, never the key; `leadscore keys hash` turns a clear key into its digest."""
+    url, keys, env = own_server["url"], own_server["keys"], own_server["env"]
+    cli = [sys.executable, "-m", "leadscore.tools.cli", "keys"]
+    made = subprocess.run([*cli, "new", "--name", "crm-robot"], env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    robot = made.stdout.strip().splitlines()[-1]
+    robot_id = re.search(r"id ([0-9a-f]{12})", made.stdout)[1]
+    assert robot not in keys.read_text() and f"sha256:{robot_id}" in keys.read_text()
+    statuses = [httpx.get(f"{url}/metadata", headers={"x-api-key": robot}, timeout=60).status_code
+                for _ in range(RATE_LIMIT)]  # fmt: skip
+    assert statuses == [200] * RATE_LIMIT
+    over = httpx.get(f"{url}/metadata", headers={"x-api-key": robot}, timeout=60)
+    assert over.status_code == 429 and 1 <= int(over.headers["retry-after"]) <= 60, over.text
+    assert "requests a minute" in over.json()["error"]
+    assert httpx.get(f"{url}/metadata", headers=AUTH, timeout=60).status_code == 200, "the limit is per key"
+    assert httpx.get(f"{url}/metadata", headers={"x-api-key": "wrong-key-0123456789"}).status_code == 401
+    audit = own_server["audit"].read_text()
+    entries = [json.loads(line) for line in audit.splitlines()]
+    mine = [e for e in entries if e["key_id"] == robot_id]
+    assert [e["status"] for e in mine[-RATE_LIMIT - 1 :]] == [200] * RATE_LIMIT + [429]
+    assert all(e["path"] == "/metadata" and e["method"] == "GET" and e["ms"] >= 0 for e in mine)
+    assert any(e["key_id"] is None and e["status"] == 401 for e in entries)
+    assert robot not in audit and API_KEY not in audit
+    clear = "clear-key-to-hash-0123456789"
+    keys.write_text(keys.read_text() + f"{clear}\n")
+    hashed = subprocess.run([*cli, "hash"], env=env, capture_output=True, text=True, timeout=60)
+    assert hashed.returncode == 0 and "1 keys" in hashed.stdout, hashed.stderr
+    assert clear not in keys.read_text()
+    assert httpx.get(f"{url}/metadata", headers={"x-api-key": clear}, timeout=60).status_code == 200
 
 
 def test_sigterm_lets_requests_in_flight_finish(own_server, tables) -> None:
