@@ -282,7 +282,9 @@ class LeadScoring:
         if "error" in answer:
             raise bentoml.exceptions.InvalidArgument(answer["error"])
         answer = ScoreAnswer.model_validate({"request_id": str(uuid.uuid4()), **answer})
-        sent = {lead.get("lead_id"): lead for lead in leads if isinstance(lead, dict)}
+        sent = {
+            lead["lead_id"]: lead for lead in leads if isinstance(lead, dict) and isinstance(lead.get("lead_id"), str)
+        }
         await anyio.to_thread.run_sync(self.predictions.write, answer.request_id, endpoint, answer.results, sent)
         scored = [sent[r.lead_id] for r in answer.results if r.lead_id in sent]
         await anyio.to_thread.run_sync(self._remember, scored)

@@ -179,7 +179,7 @@ class LeadStore:
 
     def earlier_leads(self, leads: list[Any]) -> list[dict[str, Any]]:
         """Stored leads rows (with owner) that share a phone with a sent lead, other than the sent leads."""
-        ids = {lead.get("lead_id") for lead in leads if isinstance(lead, dict)}
+        ids = {lead["lead_id"] for lead in leads if isinstance(lead, dict) and isinstance(lead.get("lead_id"), str)}
         phones = normalize_phone(pd.Series([lead.get("phone") if isinstance(lead, dict) else None for lead in leads]))
         keys = sorted({p for p in phones.dropna().tolist() if isinstance(p, str)})
         if not keys:

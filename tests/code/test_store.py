@@ -65,6 +65,13 @@ def test_earlier_leads_share_the_normalised_phone(store) -> None:
     assert store.earlier_leads([{"lead_id": "x", "created_at": "2026-05-01"}]) == []
 
 
+def test_leads_of_the_wrong_shape_pass_through_for_the_contract_to_report(store) -> None:
+    """Found by fuzzing /score: a lead_id or phone that is a list reached a set and a SQL parameter (500)."""
+    odd = [{"lead_id": [], "created_at": [], "phone": ["13800138000"], "activities": [{"ts": ""}]}, "x", None]
+    merged, earlier = store.complete(odd, None)
+    assert merged == odd and earlier == []
+
+
 def _decision(decision_id: str, lead_id: str, rep: str, status: str = "assigned") -> dict:
     return {"decision_id": decision_id, "kind": "assign", "lead_id": lead_id, "status": status, "chosen_rep": rep,
             "pool": "p", "reason": "r", "ranking": [{"rep_id": rep, "reasons": ["客户电话13800138000"]}],

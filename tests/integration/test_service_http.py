@@ -47,6 +47,15 @@ def test_score_answers_each_valid_lead_and_reports_the_invalid_one(server, sim_d
     assert error["lead_id"] == "bad-example" and error["problems"][0]["field"] == "created_at"
 
 
+def test_a_lead_id_that_is_not_a_string_gets_its_error_entry(server) -> None:
+    """Found by fuzzing: the lead store and the prediction log keyed leads by a lead_id that was a list (500)."""
+    odd = {"lead_id": [], "created_at": [], "phone": ["13800138000"], "activities": [{"next_action_due": [None]}]}
+    answer = post(server, "/score", {"leads": [odd]})
+    assert answer.status_code == 200, answer.text
+    [error] = answer.json()["errors"]
+    assert {p["field"] for p in error["problems"]} & {"lead_id", "created_at"}
+
+
 def test_every_route_but_probes_and_docs_needs_a_valid_api_key(server, sim_dir: Path) -> None:
     request = example_request(sim_dir, n_leads=1)
     for route in ("/score", "/explain", "/recommend", "/reload"):
