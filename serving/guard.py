@@ -4,7 +4,6 @@ line."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -19,7 +18,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from features.text import mask_personal
-from serving.config import ApiKeys, ServiceSettings, key_id
+from serving.config import ApiKeys, ServiceSettings, key_digest, key_id
 
 # Probes and the API docs stay open: they carry no lead data.
 OPEN_PATHS = {"/healthz", "/readyz", "/livez", "/metrics", "/docs.json", "/", "/favicon.ico"}
@@ -169,7 +168,7 @@ KEY_COOKIE = "leadscore_key"
 def matching_key(key: str, digests: tuple[str, ...]) -> str | None:
     """The id of the configured key `key` is (None: none). Compared in constant time on digests, with every
     configured key, so neither which key nor a key's length leaks through the time a comparison takes."""
-    sent = hashlib.sha256(key.encode()).hexdigest()
+    sent = key_digest(key)
     matches = [hmac.compare_digest(sent, d) for d in digests]  # all compared
     return key_id(sent) if key and any(matches) else None
 

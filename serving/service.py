@@ -76,7 +76,7 @@ from serving.alerts import AlertsConfig, AlertSender
 from serving.config import ApiKeys, ServiceSettings
 from serving.guard import KEY_COOKIE, Guard, mask_all_log_handlers, matching_key
 from serving.predlog import PredictionLog
-from serving.store import LeadStore
+from serving.store import LeadStore, lead_id_of
 
 logger = logging.getLogger("leadscore.service")
 extra = FastAPI()
@@ -160,7 +160,7 @@ class ModelWorker:
         except Exception as exc:  # noqa: BLE001 - the decision is still answered and logged, never a 500
             logger.error("a lead could not be ranked (%s)", type(exc).__name__)
             lead = job["request"].get("lead")
-            lead_id = lead.get("lead_id") if isinstance(lead, dict) and isinstance(lead.get("lead_id"), str) else None
+            lead_id = lead_id_of(lead)
             reason = f"this lead could not be ranked (internal error {type(exc).__name__})"
             answer = AssignAnswer(
                 decision_id=str(uuid.uuid4()), kind=kind, lead_id=lead_id, status="unassigned", chosen_rep=None,
@@ -264,7 +264,7 @@ class LeadScoring:
         self.alerts = AlertSender(config) if config is not None else None
         # One sender thread for the process: robots are called in the order answers were given, and a slow
         # robot (retries with back-off) queues messages instead of piling up a thread per request.
-        self._alert_sender = ThreadPoolExecutor(1, thread_name_prefix="alerts") if config is not None else None
+        self._alert_sender = ThreadPoolExecutor(1, thread_name_prefix="alerts")  # no thread until the first alert
 
     async def _answer(self, endpoint: str, leads: list[Any], as_of: str | None, **options) -> ScoreAnswer:
         if not isinstance(leads, list):  # the schema documents the leads; the contract checks them (Leads)
@@ -282,13 +282,11 @@ class LeadScoring:
         if "error" in answer:
             raise bentoml.exceptions.InvalidArgument(answer["error"])
         answer = ScoreAnswer.model_validate({"request_id": str(uuid.uuid4()), **answer})
-        sent = {
-            lead["lead_id"]: lead for lead in leads if isinstance(lead, dict) and isinstance(lead.get("lead_id"), str)
-        }
+        sent = {lead_id: lead for lead in leads if (lead_id := lead_id_of(lead)) is not None}
         await anyio.to_thread.run_sync(self.predictions.write, answer.request_id, endpoint, answer.results, sent)
         scored = [sent[r.lead_id] for r in answer.results if r.lead_id in sent]
         await anyio.to_thread.run_sync(self._remember, scored)
-        if self._alert_sender is not None and answer.results:  # in the background: the answer does not wait
+        if self.alerts is not None and answer.results:  # in the background: the answer does not wait on robots
             owners = {k: (v.get("owner_id") if isinstance(v.get("owner_id"), str) else None) for k, v in sent.items()}
             dumped = [r.model_dump(mode="json") for r in answer.results]
             self._alert_sender.submit(self.alerts.send_answers, dumped, owners)

@@ -122,6 +122,11 @@ def masked(value: Any) -> Any:
     return value
 
 
+def lead_id_of(lead: Any) -> str | None:
+    """A sent lead's id when it is a lead object with a text id; anything else is the contract's to report."""
+    return lead["lead_id"] if isinstance(lead, dict) and isinstance(lead.get("lead_id"), str) else None
+
+
 class LeadStore:
     """`retention_days`: leads not seen for this long are purged with their events and decisions (0: kept)."""
 
@@ -148,7 +153,7 @@ class LeadStore:
     def merge(self, lead: Any, as_of: Any = None) -> Any:
         """The lead as sent, completed from the store (see the module's docstring); anything that is not a
         lead object with a lead_id is returned as it is, for the contract to report."""
-        if not isinstance(lead, dict) or not isinstance(lead.get("lead_id"), str):
+        if lead_id_of(lead) is None:
             return lead
         with self.engine.connect() as connection:
             stored = connection.execute(
@@ -179,7 +184,7 @@ class LeadStore:
 
     def earlier_leads(self, leads: list[Any]) -> list[dict[str, Any]]:
         """Stored leads rows (with owner) that share a phone with a sent lead, other than the sent leads."""
-        ids = {lead["lead_id"] for lead in leads if isinstance(lead, dict) and isinstance(lead.get("lead_id"), str)}
+        ids = {lead_id_of(lead) for lead in leads} - {None}
         phones = normalize_phone(pd.Series([lead.get("phone") if isinstance(lead, dict) else None for lead in leads]))
         keys = sorted({p for p in phones.dropna().tolist() if isinstance(p, str)})
         if not keys:
@@ -200,9 +205,9 @@ class LeadStore:
         added = 0
         with self.engine.begin() as connection:
             for lead in leads:
-                if not isinstance(lead, dict) or not isinstance(lead.get("lead_id"), str):
+                lead_id = lead_id_of(lead)
+                if lead_id is None:
                     continue
-                lead_id = lead["lead_id"]
                 row = {k: v for k, v in lead.items() if k not in EVENT_TABLES and v is not None}
                 if lead_id in owners:
                     row["owner_id"], row["assigned_at"] = owners[lead_id], now.isoformat()
