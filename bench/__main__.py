@@ -1,6 +1,6 @@
 """The benchmark suite in one command: every benchmark in turn, then one summary table.
 
-    python -m bench [--only service explain features training_rows] [--out bench/results/README.md]
+    python -m bench [--only service explain features training_rows profile] [--out bench/results/README.md]
 
 Each benchmark runs in its own process and writes its own report in bench/results/; the summary collects
 their headline figures (ratios measured within each benchmark's run). The service benchmark trains a
@@ -26,6 +26,7 @@ SUITE = {
     "explain": ["bench.explain"],
     "features": ["bench.features", "--leads", "20000", "--online-repeats", "50"],
     "training_rows": ["bench.training_rows"],
+    "profile": ["bench.profile"],
 }
 
 

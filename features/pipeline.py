@@ -297,14 +297,20 @@ class FeaturePipeline:
 
     def _finish(self, features: pd.DataFrame, details: bool) -> pd.DataFrame:
         """Catalogue order; categories with the training levels (unseen -> missing); numbers as float."""
-        out = features[FEATURES + (DETAIL_COLUMNS if details else [])].copy()
-        for column in CATEGORICAL:
-            values = out[column].astype(object).where(out[column].notna(), None)
-            out[column] = pd.Categorical(values, categories=self.category_levels_[column])
-        for column in FEATURES:
-            if column not in CATEGORICAL:
-                out[column] = out[column].astype("float64")
-        return out
+        categories = {
+            column: pd.Categorical(
+                features[column].astype(object).where(features[column].notna(), None),
+                categories=self.category_levels_[column],
+            )
+            for column in CATEGORICAL
+        }
+        # One cast of all the numbers and one concat: column by column cost most of a small batch's features.
+        parts = [features[_NUMERIC].astype("float64"), pd.DataFrame(categories, index=features.index)]
+        if details:
+            parts.append(features[DETAIL_COLUMNS])
+        return pd.concat(parts, axis=1)[FEATURES + (DETAIL_COLUMNS if details else [])].copy()
 
+
+_NUMERIC = [c for c in FEATURES if c not in CATEGORICAL]
 
 __all__ = ["FEATURE_SET_VERSION", "OWNER_COLUMNS", "FeaturePipeline", "lead_context", "owner_history", "raw_features"]

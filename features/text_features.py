@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.pointintime import EventIndex
+from features.pointintime import EventIndex, as_of_seconds
 from features.spec import FeatureSpec
 from features.text import LEXICON, lexicon_counts, normalize_series
 
@@ -78,7 +78,8 @@ def text_features(
     row_counts = lexicon_counts(notes_per_row, "notes")
     row_counts["notes_chars"] = notes_per_row.str.len().to_numpy(float)
     row_counts["notes_dates"] = notes_per_row.str.count("DATE").to_numpy(float)
-    start = created - DAY * 3650
+    # As seconds once, not once per column.
+    start, as_of = as_of_seconds(created - DAY * 3650), as_of_seconds(as_of)
     for column in row_counts.columns:
         text[column] = notes_index.sum_between(row_counts[column].to_numpy(float), code, start, as_of)
     return text.reset_index(drop=True)

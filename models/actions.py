@@ -12,7 +12,7 @@ does against the simulator's true counterfactual effects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +34,7 @@ _VARIANT = "\x1e"  # joins a lead id and a candidate number in the what-if table
 class Lead:
     """What the playbook reads of one lead."""
 
-    features: pd.Series
+    features: Mapping[str, object]  # its row of the pipeline's output
     stage: str | None  # inferred
     score: float
     nurture_below: float
@@ -234,11 +234,12 @@ def propose(
     out = []
     as_of = pd.to_datetime(snapshots["as_of"]).reset_index(drop=True)
     owners = owners.reset_index(drop=True)
+    rows = features.to_dict("records")  # a lookup in a dict, not in a pandas row: the rules read many fields
     for i in range(len(features)):
         if stages[i] in CLOSED:
             continue
         owner = None if pd.isna(owners.iat[i]) else str(owners.iat[i])
-        lead = Lead(features.iloc[i], stages[i], float(scores[i]), nurture_below, owner)
+        lead = Lead(rows[i], stages[i], float(scores[i]), nurture_below, owner)
         for action in PLAYBOOK:
             if why := action.reason(lead):
                 event = action.event(lead)

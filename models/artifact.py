@@ -25,7 +25,7 @@ from features.rules import RADAR
 from features.screening import SCREEN_COLUMNS
 from models.actions import OwnerContext, owners_moved, recommend
 from models.base import LeadModel, ScoringBatch
-from models.explain import explain, factors, top_factors
+from models.explain import explain, fold, top_factors
 from models.health import HealthModel
 from models.registry import ANSWER_PARTS, MODELS
 from models.schema import LeadAnswer, LeadError, Scored
@@ -161,9 +161,11 @@ class LeadArtifact:
         if isinstance(all_factors, bool):
             all_factors = [all_factors] * len(snapshots)
         as_of = pd.to_datetime(snapshots["as_of"])
+        # Rows as dicts, made once: a lookup in a pandas row costs more than the work done with the value.
+        rows, folded = features.to_dict("records"), fold(explained.points, features)
         answers = []
         for i, lead_id in enumerate(snapshots["lead_id"].tolist()):
-            row = features.iloc[i]
+            row = rows[i]
             answer = {
                 "lead_id": lead_id,
                 "health_score": round(100 * float(probability[i]), 1),
@@ -176,29 +178,13 @@ class LeadArtifact:
                 "stage_evidence_missing": bool(row["stage_evidence_missing"]),
                 "screening": {name.removeprefix("screen_"): bool(row[name]) for name in SCREEN_COLUMNS}
                 | {"duplicate_of": _id_or_none(row["duplicate_of"])},
-                "explanation": self._explanation(explained, features, i, all_factors[i]),
+                "explanation": _explanation(float(explained.base_score[i]), folded[i], all_factors[i]),
                 "next_actions": actions[i],
                 "model_version": self.model_version,
                 "as_of": as_of.iat[i].isoformat(),
             }
             answers.append(LeadAnswer.model_validate(answer))
         return answers
-
-    @staticmethod
-    def _explanation(explained, features: pd.DataFrame, i: int, all_factors: bool) -> dict[str, Any]:
-        folded = factors(explained.points.iloc[i], features.iloc[i])
-        shown = {"factors": folded} if all_factors else top_factors(folded)
-        compact = [
-            {
-                "factor": f["factor"],
-                "label": f["label"],
-                "points": f["points"],
-                "value": f["sentence"].rsplit("，", 1)[0],
-            }
-            for f in folded
-            if abs(f["points"]) >= 0.05
-        ]
-        return {"base_score": round(float(explained.base_score[i]), 2), **shown, "contributions": compact}
 
     def score_request(self, request: dict[str, Any], *, all_factors: bool = False) -> Scored:
         """Answer the contract's online request: a result per valid lead, an error entry per invalid one."""
@@ -292,6 +278,18 @@ class LeadArtifact:
         errors = _problems_by_lead(p for p in result.problems if p.lead_id not in set(leads["lead_id"]))
         errors_out = [LeadError(lead_id=lead_id, problems=problems) for lead_id, problems in errors.items()]
         return Scored(model_version=self.model_version, results=results, errors=errors_out + failed)
+
+
+def _explanation(base_score: float, folded: list[dict[str, Any]], all_factors: bool) -> dict[str, Any]:
+    """One lead's explanation from its factors (models/explain.py `fold`): all of them or the strongest each
+    way, and, in brief, every factor worth 0.05 points or more."""
+    shown = {"factors": folded} if all_factors else top_factors(folded)
+    compact = [
+        {"factor": f["factor"], "label": f["label"], "points": f["points"], "value": f["sentence"].rsplit("，", 1)[0]}
+        for f in folded
+        if abs(f["points"]) >= 0.05
+    ]
+    return {"base_score": round(base_score, 2), **shown, "contributions": compact}
 
 
 def earlier_leads(request: dict[str, Any]) -> pd.DataFrame | None:
