@@ -97,15 +97,16 @@ _LEXICON_PATTERNS = {group: re.compile("|".join(map(re.escape, words))) for grou
 
 
 def lexicon_counts(texts: pd.Series, prefix: str) -> pd.DataFrame:
-    """Occurrences of each keyword group in already-normalised texts (non-overlapping, as str.count)."""
-    values = texts.fillna("").astype(str).tolist()  # plain `re` over a list: pandas' .str adds a fixed cost per call
+    """Occurrences of each keyword group in already-normalised texts (non-overlapping matches)."""
+    texts = texts.fillna("").astype(str)
+    if len(texts) <= 256:  # an online request: plain `re` over a list, pandas' .str has a fixed cost per call
+        values = texts.tolist()
+        count = lambda pattern: [len(pattern.findall(v)) for v in values]  # noqa: E731
+    else:
+        count = texts.str.count
     return pd.DataFrame(
-        {
-            f"{prefix}_kw_{group}": np.array([len(pattern.findall(v)) for v in values], dtype=float)
-            for group, pattern in _LEXICON_PATTERNS.items()
-        },
-        index=texts.index,
-    )
+        {f"{prefix}_kw_{group}": count(pattern) for group, pattern in _LEXICON_PATTERNS.items()}, index=texts.index
+    ).astype(float)
 
 
 class ChineseTokenizer:
@@ -191,6 +192,9 @@ def _join_columns(X: Any) -> list[str]:
     ]
 
 
+MEMO_TEXTS = 10_000  # texts whose probabilities a fitted text model keeps (long notes: about 10 MB)
+
+
 class OutOfFoldTextClassifier(TransformerMixin, BaseEstimator):
     """Text columns -> class probabilities of a linear model over char 1-3 and jieba word 1-2 TF-IDF.
 
@@ -229,6 +233,7 @@ class OutOfFoldTextClassifier(TransformerMixin, BaseEstimator):
         if len(texts) != len(y):
             raise ValueError(f"X has {len(texts)} rows but y has {len(y)}")
         self.classes_ = np.unique(y)
+        self._memo = {}  # scores of the model fitted before are not this one's
         if len(self.classes_) < 2:
             raise ValueError(f"need at least 2 classes to learn from text, got 1 class ({self.classes_[0]!r})")
         self.model_ = self._make_model().fit(texts, y)
@@ -237,9 +242,18 @@ class OutOfFoldTextClassifier(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=None, ensure_all_finite=False, ensure_2d=True, reset=False)
-        # Each distinct text once: a batch repeats texts (what-if copies of a lead, unchanged form texts).
-        unique, inverse = np.unique(np.array(_join_columns(X), dtype=object), return_inverse=True)
-        return self.model_.predict_proba(unique.tolist(), self.classes_)[inverse.reshape(-1)]
+        texts = _join_columns(X)
+        # Each distinct text scored once, and remembered: texts repeat within a request (the what-if copies
+        # of a lead) and across them (a lead re-scored on every view, its form text never changes).
+        memo = self.__dict__.setdefault("_memo", {})
+        known = {text: memo.get(text) for text in texts}
+        missing = [text for text, proba in known.items() if proba is None]
+        if missing:
+            known.update(zip(missing, self.model_.predict_proba(missing, self.classes_), strict=True))
+            if len(memo) + len(missing) > MEMO_TEXTS:
+                memo.clear()  # bounded without bookkeeping; a reader never fails, it only recomputes
+            memo.update((text, known[text]) for text in missing)
+        return np.array([known[text] for text in texts], dtype=float).reshape(len(texts), len(self.classes_))
 
     def fit_transform(self, X: Any, y: Any = None, groups: Any = None, **fit_params: Any) -> np.ndarray:
         """Out-of-fold probabilities; with `groups` (e.g. lead_id) no group is split across folds."""
@@ -262,6 +276,11 @@ class OutOfFoldTextClassifier(TransformerMixin, BaseEstimator):
             fold_classifier = self.model_.classifier().fit(matrix[train], y[train])
             oof[test] = _spread(fold_classifier, fold_classifier.predict_proba(matrix[test]), self.classes_)
         return oof
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_memo", None)  # a cache, not the model
+        return state
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "model_")
