@@ -4,8 +4,9 @@
 
 Each benchmark runs in its own process and writes its own report in bench/results/; the summary collects
 their headline figures (ratios measured within each benchmark's run). The service benchmark trains a
-champion into bench/.service-home the first time (or uses $LEADSCORE_HOME). Scaling (100k to 1M leads,
-an hour and more on two cores) is separate: `python -m bench.scaling`.
+champion into bench/.service-home the first time (or uses $LEADSCORE_HOME). The soak (five minutes,
+`python -m bench.soak`) and scaling (100k to 1M leads, an hour and more on two cores:
+`python -m bench.scaling`) are separate.
 """
 
 from __future__ import annotations

@@ -16,13 +16,22 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 
-def run_load(url: str, key: str, requests: list[dict], concurrency: int, seconds: float) -> dict:
-    """Post the requests round-robin from `concurrency` threads until `seconds` have passed."""
+def run_load(
+    url: str,
+    key: str,
+    requests: list[dict],
+    concurrency: int,
+    seconds: float,
+    on_answer: Callable[[float, dict], None] | None = None,
+) -> dict:
+    """Post the requests round-robin from `concurrency` threads until `seconds` have passed; `on_answer`
+    gets each 200 answer's body with the time.monotonic() its request was sent."""
     counts = {"requests": 0, "errors": 0, "scored": 0, "rejected": 0}
     request_ids: list[str] = []
     statuses: dict[int, int] = {}
@@ -33,6 +42,7 @@ def run_load(url: str, key: str, requests: list[dict], concurrency: int, seconds
         with httpx.Client(timeout=120, headers={"x-api-key": key}) as http:
             i = worker
             while time.monotonic() < deadline:
+                sent = time.monotonic()
                 try:
                     response = http.post(f"{url}/score", json=requests[i % len(requests)])
                     status = response.status_code
@@ -49,6 +59,8 @@ def run_load(url: str, key: str, requests: list[dict], concurrency: int, seconds
                     counts["scored"] += len(body["results"])
                     counts["rejected"] += len(body["errors"])
                     request_ids.append(body["request_id"])
+                    if on_answer is not None:
+                        on_answer(sent, body)
 
     threads = [threading.Thread(target=client, args=(w,)) for w in range(concurrency)]
     started = time.monotonic()

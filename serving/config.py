@@ -182,6 +182,14 @@ class ServiceSettings:
     def reload_interval() -> int:
         return _int("LEADSCORE_RELOAD_SECONDS", 60)
 
+    @staticmethod
+    def model_workers() -> int:
+        """LEADSCORE_MODEL_WORKERS: model worker processes (default 1); each holds its own copy of the models."""
+        workers = _int("LEADSCORE_MODEL_WORKERS", 1)
+        if workers < 1:
+            raise ConfigError(f"LEADSCORE_MODEL_WORKERS must be at least 1, got {workers}")
+        return workers
+
     @classmethod
     def from_env(cls) -> ServiceSettings:
         registry = Settings.from_env()

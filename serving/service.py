@@ -27,11 +27,15 @@ without a restart; requests in flight finish on the model they started with.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
+import gc
 import logging
 import os
 import signal
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,6 +83,8 @@ from serving.predlog import PredictionLog
 from serving.store import LeadStore, lead_id_of
 
 logger = logging.getLogger("leadscore.service")
+# Python's default (WARNING) would hide what operators read: champion reloads, one line per request.
+logger.setLevel(logging.INFO)
 extra = FastAPI()
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
@@ -108,7 +114,7 @@ class TooManyLeads(bentoml.exceptions.UnprocessableEntity):
     pass
 
 
-@bentoml.service(traffic={"timeout": 60})
+@bentoml.service(traffic={"timeout": 60}, workers=ServiceSettings.model_workers())
 class ModelWorker:
     """The models, behind a batchable API: one job is one online request."""
 
@@ -201,9 +207,13 @@ class ModelWorker:
             version = champion_version(self.registry)
             if version == self.registry_version:
                 return False
+            started = time.monotonic()
             artifact = self._ready(load_champion(self.registry))
             self.artifact, self.registry_version = artifact, version
-            logger.info("champion reloaded: now %s", artifact.model_version)
+            release_freed_memory()  # the old models, once the batches that hold them end
+            # The pid tells the workers apart: the soak (bench/soak.py) reads when each one switched.
+            logger.info("champion reloaded in model worker pid %d in %.1f s: now %s", os.getpid(),
+                        time.monotonic() - started, artifact.model_version)  # fmt: skip
             return True
 
     def _watch_registry(self) -> None:
@@ -213,6 +223,14 @@ class ModelWorker:
                 self._reload_if_changed()
             except Exception as exc:
                 logger.warning("champion check failed, still serving %s: %s", self.artifact.model_version, exc)
+
+
+def release_freed_memory() -> None:
+    """Collect the old models and hand their pages back to the system: without malloc_trim glibc keeps freed
+    heap in the process, and every reload would leave the worker a model's size larger (bench/soak.py)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator decides
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def stored_model(tag: str | None = None) -> bentoml.Model:

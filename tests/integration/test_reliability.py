@@ -22,6 +22,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from bench.load import run_load
+from bench.soak import soak
 from leadscore.tools.demo import lead_request, port_is_free, wait_until_ready
 from tests.conftest import ARTIFACTS, free_port
 from tests.integration.conftest import API_KEY, AUTH, MAX_LEADS
@@ -29,6 +30,7 @@ from tests.integration.conftest import API_KEY, AUTH, MAX_LEADS
 FUZZ_REQUESTS = 1_000
 RATE_LIMIT = 40  # requests per minute per key on own_server
 LOAD_CONCURRENCY, LOAD_SECONDS = 32, 20.0
+SOAK_SECONDS = 45.0
 
 
 def _record(name: str, figures: dict) -> None:
@@ -79,6 +81,20 @@ def test_32_concurrent_clients_get_no_error_and_every_scored_lead_is_logged(serv
     _record("load", figures | {"log_rows": logged})
     assert figures["requests"] > LOAD_CONCURRENCY and figures["errors"] == 0
     assert logged == figures["scored"] > 0
+
+
+def test_a_short_soak_with_two_model_workers_and_a_new_champion(trained, tables, tmp_path) -> None:
+    """bench.soak for 45 s (the 5-minute run: `python -m bench.soak`): two model workers, a new champion
+    registered half-way in a copy of the registry; no error, every lead logged, every answer from one model
+    version, both workers switched, memory bounded."""
+    leads = tables["leads"]["lead_id"].sample(300, random_state=7).tolist()
+    as_of = tables["leads"]["created_at"].max()
+    requests = [lead_request(tables, [lead], as_of, personal=True) for lead in leads]
+    env = {**os.environ, "LEADSCORE_MODEL_TAG": trained["tag"]}
+    figures = soak(env, requests, seconds=SOAK_SECONDS, concurrency=LOAD_CONCURRENCY, workers=2, poll=3,
+                   workdir=tmp_path, port=free_port())  # fmt: skip
+    _record("soak", figures)
+    assert figures["checks"] and all(figures["checks"].values()), figures["checks"]
 
 
 @pytest.fixture(scope="module")

@@ -228,26 +228,23 @@ def test_a_new_champion_is_served_without_a_restart(server, trained, sim_dir: Pa
     it up (POST /reload in the worker asked, the watcher in every worker) and answer with it."""
     from mlflow.tracking import MlflowClient
 
+    from bench.soak import register_new_champion
     from models.champion import CHAMPION
-    from models.integrity import DIGEST_TAG
 
     settings = trained["settings"]
     client = MlflowClient(settings.tracking_uri)
     current = client.get_model_version_by_alias(settings.model_name, CHAMPION)
-    new = client.create_model_version(settings.model_name, current.source, run_id=current.run_id)
-    # Registered by hand, so the digest `leadscore train` records is copied too (without it, refused).
-    client.set_model_version_tag(settings.model_name, new.version, DIGEST_TAG, current.tags[DIGEST_TAG])
-    client.set_registered_model_alias(settings.model_name, CHAMPION, new.version)
+    new = register_new_champion(settings.tracking_uri, settings.model_name)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             meta = httpx.get(f"{server['url']}/metadata", headers=AUTH, timeout=10).json()
-            if meta["registry_version"] == str(new.version):
+            if meta["registry_version"] == new:
                 break
             time.sleep(1)
-        assert meta["registry_version"] == str(new.version), "the watcher did not load the new champion"
+        assert meta["registry_version"] == new, "the watcher did not load the new champion"
         answer = post(server, "/score", example_request(sim_dir, n_leads=1)).json()
-        assert answer["results"][0]["model_version"] == f"{settings.model_name}/{new.version}"
+        assert answer["results"][0]["model_version"] == f"{settings.model_name}/{new}"
         assert post(server, "/reload", {}).json()["reloaded"] is False
     finally:
         client.set_registered_model_alias(settings.model_name, CHAMPION, current.version)
