@@ -60,9 +60,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3917)
     parser.add_argument("--out", default="bench/results/assign_latency.md")
     args = parser.parse_args()
-    if args.home:
-        os.environ["LEADSCORE_HOME"] = args.home
-    home, data = bench_home()
+    home, data = bench_home(args.home)
     from models.assignment import RoutingRules, rank
     from models.champion import load_champion
     from models.settings import Settings

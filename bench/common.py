@@ -9,9 +9,10 @@ from pathlib import Path
 HEADLINE = "BENCH-HEADLINE "
 
 
-def bench_home() -> tuple[Path, Path]:
-    """LEADSCORE_HOME with a champion (trained here the first time) and the export it was trained on."""
-    home = Path(os.environ.get("LEADSCORE_HOME", "bench/.service-home")).resolve()
+def bench_home(home: str | None = None) -> tuple[Path, Path]:
+    """LEADSCORE_HOME (`home`, else $LEADSCORE_HOME, else bench/.service-home) with a champion (trained here
+    the first time) and the export it was trained on."""
+    home = Path(home or os.environ.get("LEADSCORE_HOME", "bench/.service-home")).resolve()
     os.environ["LEADSCORE_HOME"] = str(home)
     os.environ.setdefault("BENTOML_HOME", str(home / "bentoml"))
     data = home / "demo-data"

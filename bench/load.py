@@ -73,6 +73,19 @@ def run_load(
                      "leads_per_second": round(counts["scored"] / elapsed, 1), "request_ids": request_ids}  # fmt: skip
 
 
+def export_requests(data: Path, leads_per_request: int, leads: int = 2000) -> list[dict]:
+    """/score requests for up to `leads` leads of the export drawn at random, as of its end, with the phones
+    and e-mails a CRM sends."""
+    from features.contract import load_export
+    from features.labels import export_time
+    from leadscore.tools.demo import lead_request
+
+    tables = load_export(data).tables
+    ids = tables["leads"]["lead_id"].sample(min(leads, len(tables["leads"])), random_state=0).tolist()
+    step, as_of = leads_per_request, export_time(tables)
+    return [lead_request(tables, ids[i : i + step], as_of, personal=True) for i in range(0, len(ids), step)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:3000")
@@ -82,16 +95,11 @@ def main() -> None:
     parser.add_argument("--leads-per-request", type=int, default=4)
     parser.add_argument("--prediction-log", help="the service's LEADSCORE_PREDICTION_LOG_URL, to count its rows")
     args = parser.parse_args()
-    from features.contract import load_export
-    from features.labels import export_time
-    from leadscore.tools.demo import demo_api_key, lead_request
+    from leadscore.tools.demo import demo_api_key
     from models.settings import Settings
 
     key = os.environ.get("LEADSCORE_API_KEY") or demo_api_key(Settings.from_env().home)
-    tables = load_export(Path(args.data)).tables
-    ids = tables["leads"]["lead_id"].sample(min(2000, len(tables["leads"])), random_state=0).tolist()
-    step, as_of = args.leads_per_request, export_time(tables)
-    requests = [lead_request(tables, ids[i : i + step], as_of, personal=True) for i in range(0, len(ids), step)]
+    requests = export_requests(Path(args.data), args.leads_per_request)
     figures = run_load(args.url, key, requests, args.concurrency, args.seconds)
     request_ids = figures.pop("request_ids")
     if args.prediction_log:

@@ -78,9 +78,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=400, help="leads in the profiled batch request")
     parser.add_argument("--out", default="bench/results/profile.md")
     args = parser.parse_args()
-    if args.home:
-        os.environ["LEADSCORE_HOME"] = args.home
-    _, data = bench_home()
+    _, data = bench_home(args.home)
     import pandas as pd
 
     from bench.service import typical_leads

@@ -130,9 +130,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=160, help="requests per throughput run")
     parser.add_argument("--out", default="bench/results/service.md")
     args = parser.parse_args()
-    if args.home:
-        os.environ["LEADSCORE_HOME"] = args.home
-    home, demo_data = bench_home()
+    home, demo_data = bench_home(args.home)
     data = Path(args.data) if args.data else demo_data
     from models.champion import load_champion
     from models.settings import Settings

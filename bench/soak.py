@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.load import run_load
+from bench.load import export_requests, run_load
 from bench.report import write_report
 
 KEY = "soak-key-0123456789abcdef"
@@ -239,18 +239,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3932)
     parser.add_argument("--out", default="bench/results/soak.md")
     args = parser.parse_args()
-    if args.home:
-        os.environ["LEADSCORE_HOME"] = args.home
     from bench.common import bench_home
-    from features.contract import load_export
-    from features.labels import export_time
-    from leadscore.tools.demo import lead_request
 
-    _, data = bench_home()
-    tables = load_export(data).tables
-    ids = tables["leads"]["lead_id"].sample(2000, random_state=0).tolist()
-    step, as_of = args.leads_per_request, export_time(tables)
-    requests = [lead_request(tables, ids[i : i + step], as_of, personal=True) for i in range(0, len(ids), step)]
+    _, data = bench_home(args.home)
+    requests = export_requests(data, args.leads_per_request)
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))  # kept: the server's log is there
     figures = soak(dict(os.environ), requests, seconds=args.seconds, concurrency=args.concurrency,
                    workers=args.workers, poll=args.poll, workdir=workdir, port=args.port)  # fmt: skip

@@ -37,6 +37,7 @@ import signal
 import threading
 import time
 import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
@@ -209,8 +210,12 @@ class ModelWorker:
                 return False
             started = time.monotonic()
             artifact = self._ready(load_champion(self.registry))
+            # The old models are freed when the last batch that holds them ends: only then can their memory
+            # go back to the system (glibc keeps freed heap otherwise; each reload would leave the worker a
+            # model's size larger, bench/soak.py).
+            weakref.finalize(self.artifact, trim_freed_memory)
             self.artifact, self.registry_version = artifact, version
-            release_freed_memory()  # the old models, once the batches that hold them end
+            gc.collect()  # models in reference cycles that no batch holds go now
             # The pid tells the workers apart: the soak (bench/soak.py) reads when each one switched.
             logger.info("champion reloaded in model worker pid %d in %.1f s: now %s", os.getpid(),
                         time.monotonic() - started, artifact.model_version)  # fmt: skip
@@ -225,12 +230,11 @@ class ModelWorker:
                 logger.warning("champion check failed, still serving %s: %s", self.artifact.model_version, exc)
 
 
-def release_freed_memory() -> None:
-    """Collect the old models and hand their pages back to the system: without malloc_trim glibc keeps freed
-    heap in the process, and every reload would leave the worker a model's size larger (bench/soak.py)."""
-    gc.collect()
+def trim_freed_memory() -> None:
+    """Hand the process's freed heap back to the system (glibc's malloc_trim)."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator decides
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    logger.info("the previous models of model worker pid %d are freed", os.getpid())
 
 
 def stored_model(tag: str | None = None) -> bentoml.Model:
