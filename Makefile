@@ -40,8 +40,9 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Two workers, each taking whole files (a file's tests keep their order and module fixtures): README's Development.
 test: lint $(CHROMIUM) $(CJK_FONT) $(POSTGRES) ## lint, then run every test (unit, data, model, notebooks, real servers and browser)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 clean: ## remove the venv, the local MLflow store and caches
 	rm -rf $(VENV) .leadscore .pytest_cache .ruff_cache .hypothesis test-artifacts

@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 
 from features.contract import STAGE_LADDER, STAGE_RANK, TIMEZONE
 from features.text import mask_personal
+from models.schema import LeadAnswer
 
 FUNNEL = STAGE_LADDER[:9]  # 新线索 ... 合同谈判, 赢单
 HEAT_HOURS = (1, 2, 4, 8, 24, 48, 72)  # the heat map's columns: done within this many hours of creation
@@ -41,19 +42,53 @@ class LeadReads(Protocol):
 
     def history(self, lead_id: str) -> list[dict[str, Any]]: ...
 
-    def every(self) -> list[dict[str, Any]]: ...
+    def cockpit_rows(self) -> list[dict[str, Any]]: ...
+
+
+# The parts of an answer the cockpit reads (pydantic's nested `include`). The prediction log keeps them beside
+# the whole answer, so the cockpit parses a small part of each row's JSON (bench.cockpit has the figures).
+ANSWER_READ: dict[str, Any] = {
+    "as_of": True, "health_score": True, "win_probability": True, "stage_evidence_missing": True,
+    "stage": {"recorded", "inferred", "mismatch"}, "golden_checklist": {"complete"},
+    "health_radar": {"information"}, "screening": {"phone_invalid", "spam_text", "job_seeker_text"},
+    "risk": {"level": True, "lost_within_7d": True, "lost_within_14d": True, "lost_within_30d": True,
+             "reasons": True, "escalate_to": True, "stalls": {"__all__": {"kind"}}},
+    "next_actions": {"__all__": {"action": True, "title": True, "as_event": {
+        "activities": {"__all__": {"channel", "contact_role", "attachment_type"}}}}},
+}  # fmt: skip
+ACTIVITY_READ = ("ts", "channel", "contact_role", "attachment_type")
+
+
+def cockpit_part(answer: LeadAnswer, events: dict[str, list[dict[str, str]]]) -> str:
+    """What the cockpit reads of one scored lead, as JSON: the answer's parts above and the events' stage
+    changes and activities (a note cut to the length data health tests, so its text is not kept twice)."""
+    activities = [
+        {k: row[k] for k in ACTIVITY_READ if k in row}
+        | ({"note": row["note"][:NOTE_MIN_CHARS]} if "note" in row else {})
+        for row in events.get("activities", [])
+    ]
+    part = {
+        "answer": answer.model_dump(mode="json", include=ANSWER_READ),
+        "events": {"stage_changes": events.get("stage_changes", []), "activities": activities},
+    }
+    return json.dumps(part, ensure_ascii=False)
 
 
 def load(row: dict[str, Any]) -> dict[str, Any]:
-    """One log row as the cockpit reads it: the answer and events parsed (plain JSON: no validation, the log
-    only holds validated answers), times parsed."""
-    answer = json.loads(row["answer"])
+    """One log row as the cockpit reads it: its cockpit part, or for a row logged before there was one, the
+    whole answer and events (plain JSON: no validation, the log only holds validated answers); times parsed."""
+    if row.get("cockpit"):
+        part = json.loads(row["cockpit"])
+        answer, events = part["answer"], part["events"]
+    else:
+        answer = json.loads(row["answer"])
+        events = json.loads(row["events"]) if row.get("events") else {}
     return {
         "id": row["id"],
         "lead_id": row["lead_id"],
         "shown_id": mask_personal(row["lead_id"]),
         "answer": answer,
-        "events": json.loads(row["events"]) if row.get("events") else {},
+        "events": events,
         "owner": row.get("owner_id") or "未分配",
         "channel": row.get("channel") or "未知",
         "campaign": row.get("campaign") or "—",
@@ -361,7 +396,7 @@ def figure_json(fig: go.Figure) -> str:
 
 def build(reads: LeadReads) -> dict[str, Any]:
     """Everything the cockpit template shows."""
-    every = [load(r) for r in reads.every()]  # one read: the latest row of each lead is the one shown
+    every = [load(r) for r in reads.cockpit_rows()]  # one read: the latest row of each lead is the one shown
     newest: dict[str, dict[str, Any]] = {}
     for row in every:
         if row["lead_id"] not in newest or row["id"] > newest[row["lead_id"]]["id"]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     create_engine,
     event,
     func,
@@ -33,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from features.text import mask_personal
 from models.schema import LeadAnswer
+from serving.cockpit import cockpit_part
 
 logger = logging.getLogger("leadscore.predictions")
 metadata = MetaData()
@@ -59,6 +61,9 @@ predictions = Table(
     Column("created_at", String(40)),
     Column("customer_type", String(128)),
     Column("campaign", String(128)),
+    # What the cockpit reads of the answer and the events (serving/cockpit.py: cockpit_part), a few percent of
+    # their size: the cockpit parses every row of the log.
+    Column("cockpit", Text),
 )
 
 
@@ -122,6 +127,7 @@ class PredictionLog:
         """One row per answer; `leads` (by lead id, as sent) adds owner, industry, channel and the events."""
         now = datetime.now(UTC)
         leads = leads or {}
+        contexts = {r.lead_id: _lead_context(leads.get(r.lead_id, {})) for r in results}
         rows = [
             {
                 "logged_at": now,
@@ -134,7 +140,8 @@ class PredictionLog:
                 "tier": r.tier,
                 "inferred_stage": r.stage.inferred if getattr(r, "stage", None) is not None else None,
                 "answer": r.model_dump_json(),
-                **_lead_context(leads.get(r.lead_id, {})),
+                **_stored(contexts[r.lead_id]),
+                "cockpit": cockpit_part(r, contexts[r.lead_id]["events"] or {}),
             }
             for r in results
         ]
@@ -205,9 +212,15 @@ class PredictionLog:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
-    def every(self) -> list[dict[str, Any]]:
-        """Every row of every lead, by lead then oldest first (the cockpit's action effectiveness)."""
-        query = select(predictions).order_by(predictions.c.lead_id, predictions.c.id)
+    def cockpit_rows(self) -> list[dict[str, Any]]:
+        """Every row of every lead, by lead then oldest first, with what the cockpit reads: its cockpit part,
+        or the whole answer and events for a row logged before there was one."""
+        c = predictions.c
+        old = c.cockpit.is_(None)
+        query = select(
+            c.id, c.lead_id, c.owner_id, c.channel, c.campaign, c.customer_type, c.created_at, c.cockpit,
+            case((old, c.answer)).label("answer"), case((old, c.events)).label("events"),
+        ).order_by(c.lead_id, c.id)  # fmt: skip
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
@@ -228,7 +241,8 @@ EVENT_FIELDS = {"web_events": ("ts", "event_type", "page_category"),
 
 
 def _lead_context(lead: dict[str, Any]) -> dict[str, Any]:
-    """What the page needs of the lead as sent: no phone, e-mail or company name; notes masked."""
+    """What the pages need of the lead as sent: no phone, e-mail or company name; notes masked. `events` is
+    None when the lead was not sent, else the masked events by table."""
     events = {
         name: [
             {k: mask_personal(str(row[k])) for k in fields if row.get(k) is not None}
@@ -241,11 +255,17 @@ def _lead_context(lead: dict[str, Any]) -> dict[str, Any]:
         "owner_id": _text(lead.get("owner_id")),
         "industry": _text(lead.get("industry")),
         "channel": _text(lead.get("channel")),
-        "events": json.dumps(events, ensure_ascii=False) if lead else None,
+        "events": events if lead else None,
         "created_at": _text(lead.get("created_at")),
         "customer_type": _text(lead.get("customer_type")),
         "campaign": _text(lead.get("campaign")),
     }
+
+
+def _stored(context: dict[str, Any]) -> dict[str, Any]:
+    """The lead's context as the log's columns hold it (the events as JSON)."""
+    events = context["events"]
+    return context | {"events": None if events is None else json.dumps(events, ensure_ascii=False)}
 
 
 def _text(value: Any) -> str | None:

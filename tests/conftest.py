@@ -1,14 +1,21 @@
-"""Shared fixtures: one simulated world and one trained, registered model per test session."""
+"""Shared fixtures: one simulated world and one trained, registered model per test session.
+
+`make test` runs the tests in two pytest-xdist workers (by file, so a file's tests keep their order). The world
+and the trained models are built once per run, by the first worker that needs them, and read by the other
+(`built_once`); each worker registers the models in its own MLflow and BentoML stores."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -24,13 +31,34 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder every worker of this run sees: the parent of the workers' own temporary folders (without
+    xdist, the session's temporary folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def built_once(run_dir: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """`run_dir / name`, built by `build` once per run: the first worker builds it under a file lock, the others
+    wait for it and use what it built."""
+    target = run_dir / name
+    with FileLock(str(target) + ".lock"):
+        if not (target / ".built").exists():
+            target.mkdir(parents=True, exist_ok=True)
+            build(target)
+            (target / ".built").touch()
+    return target
+
+
+@pytest.fixture(scope="session")
+def sim_dir(run_dir: Path) -> Path:
     """A simulated export used by most tests (seed 11, never used to tune the simulator)."""
     from leadscore.tools.simulator import simulate
 
-    out = tmp_path_factory.mktemp("sim") / "export"
-    simulate(6000, 11, out, story="classic", progress=False)
-    return out
+    return (
+        built_once(run_dir, "sim", lambda d: simulate(6000, 11, d / "export", story="classic", progress=False))
+        / "export"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +69,7 @@ def tables(sim_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def trained(sim_dir, tables):
+def trained(run_dir, sim_dir, tables):
     """Train every model, pass the gate (no champion yet), log to MLflow (SQLite store), register as
     champion and import into BentoML."""
     from models.settings import Settings
@@ -49,10 +77,14 @@ def trained(sim_dir, tables):
     from training.registry import current_champion, import_champion_to_bentoml, log_and_register
     from training.train import MODEL_NAME, train_models
 
+    def train(folder: Path) -> None:
+        # The evaluation pass's models are served (refit=False): the served refit on all history is the same
+        # recipe and runs in the README demo's test and the retrain notebook; here it would double the set-up.
+        result = train_models(tables, intent_labels=sim_dir / "labels" / "intent.csv", progress=False, refit=False)
+        (folder / "result.pickle").write_bytes(pickle.dumps(result))
+
     settings = Settings.from_env()
-    # The evaluation pass's models are served (refit=False): the served refit on all history is the same recipe
-    # and runs in the README demo's test and the retrain notebook; here it would double the session's set-up.
-    result = train_models(tables, intent_labels=sim_dir / "labels" / "intent.csv", progress=False, refit=False)
+    result = pickle.loads((built_once(run_dir, "trained", train) / "result.pickle").read_bytes())
     h = result.holdout
     gate = publish_gate(h.y, h.gate_scores(), MODEL_NAME, current_champion(settings), tables, h.snapshots)
     run_id, version = log_and_register(result, settings, "test world seed 11", gate)

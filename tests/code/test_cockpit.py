@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
-from serving import cockpit
+from sqlalchemy import select, text
+
+from serving import cockpit, page
+from serving.predlog import PredictionLog, predictions
 from tests.helpers import lead_answer
 
 
@@ -27,7 +31,7 @@ class Reads:
     def __init__(self, rows):
         self.rows = rows
 
-    def every(self):
+    def cockpit_rows(self):
         return self.rows
 
     def latest(self):
@@ -127,3 +131,46 @@ def test_sources_count_invalid_leads_and_30_day_wins() -> None:
         out["官网表单"]["leads"] == 2 and out["官网表单"]["invalid_share"] == 0.5 and out["官网表单"]["win_30d"] == 0.5
     )
     assert out["抖音"]["win_30d"] is None
+
+
+def test_the_cockpit_reads_the_same_from_its_part_as_from_whole_answers(tmp_path) -> None:
+    """Rows logged with their cockpit part, and the same rows as an earlier version logged them (no part),
+    render the same cockpit; the part is a fraction of the answer and events it replaces."""
+    risk = {"lost_within_7d": 0.7, "lost_within_14d": 0.8, "lost_within_30d": 0.9, "level": "高危",
+            "reasons": ["7天内丢单概率70%"], "escalate_to": "manager", "threshold_7d": 0.6,
+            "stalls": [{"kind": "overdue", "working_days": 3, "threshold": 1, "reason": "逾期", "escalate_to": "manager"}]}  # fmt: skip
+    finance = {"action": "finance", "title": "约财务", "reason": "r", "due": T1, "expected_gain": 2.0,
+               "as_event": {"activities": [{"ts": T0, "channel": "电话", "contact_role": "财务"}], "lead": {}}}  # fmt: skip
+    call = {
+        "ts": "2026-05-20T09:00:00+08:00",
+        "channel": "电话",
+        "contact_role": "财务",
+        "note": "客户确认了预算，电话13812345678",
+    }
+    sent = {
+        "a": {"owner_id": "rep-1", "created_at": T0, "customer_type": "品牌方", "channel": "官网表单",
+              "activities": [call], "stage_changes": [{"ts": "2026-05-02T09:00:00+08:00", "stage": "初步接触"}]},
+        "b": {"owner_id": "rep-2", "created_at": T0, "customer_type": "经销商", "channel": "抖音",
+              "activities": [{"ts": T0, "channel": "微信", "note": "好"}]},
+    }  # fmt: skip
+    log = PredictionLog(f"sqlite:///{tmp_path / 'predictions.db'}")
+    log.write(
+        "r1", "score", [lead_answer(k, as_of=T0, next_actions=[finance], win_probability=0.3) for k in sent], sent
+    )
+    later = [lead_answer("a", as_of=T1, risk=risk, win_probability=0.5), lead_answer("b", as_of=T1)]
+    log.write("r2", "score", later, sent)
+
+    def shown() -> str:
+        return re.sub(r"生成于 [0-9: -]+", "", page.cockpit_page(log))
+
+    with_part = shown()
+    with log.engine.begin() as connection:
+        parts = [json.loads(p) for p in connection.execute(select(predictions.c.cockpit)).scalars()]
+        connection.execute(text("UPDATE predictions SET cockpit = NULL"))
+    assert shown() == with_part
+    assert "高危" in with_part and "约财务" in with_part and "13812345678" not in with_part
+    first = parts[0]
+    assert "explanation" not in first["answer"] and "probabilities" not in first["answer"]["stage"]
+    assert first["events"]["activities"] == [
+        {"ts": call["ts"], "channel": "电话", "contact_role": "财务", "note": "客户确认了"}
+    ]
