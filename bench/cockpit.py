@@ -1,13 +1,15 @@
-"""The cockpit's page load with 10,000 leads in the store (p50), and the lead page's.
+"""The cockpit's page load with 10,000 leads in the store (p50), and the other manager pages': the lead list,
+the team view and a lead's page.
 
     python -m bench.cockpit [--leads 10000] [--rescored 2000] [--repeats 7] [--out bench/results/cockpit.md]
+    python -m bench.cockpit --log PATH.db   # the pages of an existing SQLite prediction log, as it is
 
 Simulates a CRM export of `--leads` leads, trains a model on a 3,000-lead world (quality does not matter
 here), scores every lead of the export through the service's code (`score_requests`) at the export's end and
 the `--rescored` newest of them 14 days earlier too (score history, action effectiveness), writes the answers with their
 events into a prediction log (SQLite, as served), then renders the cockpit `--repeats` times in-process
 (`serving.page.cockpit_page`: every read, computation, chart and template of a GET /manager/cockpit: the
-route only hands it to a thread), and the lead page likewise; reports p50 and max.
+route only hands it to a thread), and the other pages likewise; reports p50 and max.
 """
 
 from __future__ import annotations
@@ -78,36 +80,48 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--root", default="bench/.data/cockpit")
     parser.add_argument("--out", default="bench/results/cockpit.md")
+    parser.add_argument("--log", help="time the pages of this SQLite prediction log instead of filling one")
     args = parser.parse_args()
-    root = Path(args.root)
-    model = artifact(root).warm_up()
-    data = root / f"export-{args.leads}"
-    if not (data / "truth" / "manifest.json").exists():
-        simulate(args.leads, 17, data, progress=False)
-    db = root / f"predictions-{args.leads}.db"
-    db.unlink(missing_ok=True)
-    log = PredictionLog(f"sqlite:///{db}")
-    filled = fill(log, model, data, args.rescored)
+    if args.log:
+        log, filled = PredictionLog(f"sqlite:///{args.log}"), None
+    else:
+        root = Path(args.root)
+        model = artifact(root).warm_up()
+        data = root / f"export-{args.leads}"
+        if not (data / "truth" / "manifest.json").exists():
+            simulate(args.leads, 17, data, progress=False)
+        db = root / f"predictions-{args.leads}.db"
+        db.unlink(missing_ok=True)
+        log = PredictionLog(f"sqlite:///{db}")
+        filled = fill(log, model, data, args.rescored)
     leads = len(log.latest())
 
     html = page.cockpit_page(log)
     render = timed(lambda: page.cockpit_page(log), args.repeats)
     lead_row = log.latest()[0]["id"]
-    lead = timed(lambda: page.lead_page(log, lead_row), args.repeats)
-    p50, p50_lead = statistics.median(render), statistics.median(lead)
+    others = {
+        "/manager (the lead list, every lead)": lambda: page.lead_list(log, {}),
+        "/manager/team (the team view)": lambda: page.team_page(log),
+        "/manager/lead/{id} (with score history and its chart)": lambda: page.lead_page(log, lead_row),
+    }
+    times = {name: timed(render_page, args.repeats) for name, render_page in others.items()}
+    p50 = statistics.median(render)
+    if filled is None:
+        command, source = f"--log {args.log} --repeats {args.repeats}", "an existing log"
+    else:
+        command = f"--leads {args.leads} --rescored {args.rescored} --repeats {args.repeats}"
+        source = f"scored in {filled['seconds']:.0f} s through `score_requests`"
     lines = [
         "# Cockpit page load",
         "",
-        f"`python -m bench.cockpit --leads {args.leads} --rescored {args.rescored} --repeats {args.repeats}` "
-        f"({time.ctime()}; 2 shared cores).",
+        f"`python -m bench.cockpit {command}` ({time.ctime()}; 2 shared cores).",
         "",
-        f"Prediction log: {log.count():,} rows, {leads:,} leads (scored in {filled['seconds']:.0f} s through "
-        f"`score_requests`); page {len(html) / 1e6:.2f} MB of HTML.",
+        f"Prediction log: {log.count():,} rows, {leads:,} leads ({source}); cockpit page {len(html) / 1e6:.2f} MB of HTML.",
         "",
         "| page | p50 (s) | max (s) | runs |",
         "|---|---|---|---|",
         f"| /manager/cockpit (server-side render: reads, figures, charts, template) | {p50:.2f} | {max(render):.2f} | {len(render)} |",
-        f"| /manager/lead/{{id}} (with score history and its chart) | {p50_lead:.3f} | {max(lead):.3f} | {len(lead)} |",
+        *[f"| {name} | {statistics.median(t):.3f} | {max(t):.3f} | {len(t)} |" for name, t in times.items()],
         "",
     ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")

@@ -5,8 +5,8 @@ customer (the funnel by customer type x stage), which leads are about to be lost
 data health per rep, the response heat map (hours since creation x action type), channel and campaign
 quality, and the measured change in win probability after each next action (observational).
 
-Everything is read through `LeadReads` (the prediction log today; the lead store of issue 18 offers the same
-three reads). Charts are plotly figures built here and drawn by plotly.js, which the service serves from
+Everything is read through `LeadReads`, which the prediction log implements (its `summary` column keeps what
+the manager pages read of each scoring: `summary`). Charts are plotly figures built here and drawn by plotly.js, which the service serves from
 plotly's own wheel (no CDN: the service runs offline).
 """
 
@@ -36,7 +36,7 @@ DAY = timedelta(days=1)
 
 
 class LeadReads(Protocol):
-    """What the cockpit and score history read: the prediction log, or the lead store."""
+    """What the cockpit and score history read (the prediction log implements it)."""
 
     def latest(self) -> list[dict[str, Any]]: ...
 
@@ -45,10 +45,12 @@ class LeadReads(Protocol):
     def cockpit_rows(self) -> list[dict[str, Any]]: ...
 
 
-# The parts of an answer the cockpit reads (pydantic's nested `include`). The prediction log keeps them beside
-# the whole answer, so the cockpit parses a small part of each row's JSON (bench.cockpit has the figures).
+# The parts of an answer the cockpit, the lead list and the team view read (pydantic's nested `include`). The
+# prediction log keeps them beside the whole answer, so those pages parse a small part of each row's JSON
+# (bench.cockpit has the figures); a lead's own page reads the whole answer.
 ANSWER_READ: dict[str, Any] = {
     "as_of": True, "health_score": True, "win_probability": True, "stage_evidence_missing": True,
+    "activity_index": True, "close_date": {"won_within_30d", "won_within_60d", "won_within_90d"},
     "stage": {"recorded", "inferred", "mismatch"}, "golden_checklist": {"complete"},
     "health_radar": {"information"}, "screening": {"phone_invalid", "spam_text", "job_seeker_text"},
     "risk": {"level": True, "lost_within_7d": True, "lost_within_14d": True, "lost_within_30d": True,
@@ -59,8 +61,8 @@ ANSWER_READ: dict[str, Any] = {
 ACTIVITY_READ = ("ts", "channel", "contact_role", "attachment_type")
 
 
-def cockpit_part(answer: LeadAnswer, events: dict[str, list[dict[str, str]]]) -> str:
-    """What the cockpit reads of one scored lead, as JSON: the answer's parts above and the events' stage
+def summary(answer: LeadAnswer, events: dict[str, list[dict[str, str]]]) -> str:
+    """What the manager pages read of one scored lead, as JSON: the answer's parts above and the events' stage
     changes and activities (a note cut to the length data health tests, so its text is not kept twice)."""
     activities = [
         {k: row[k] for k in ACTIVITY_READ if k in row}
@@ -74,15 +76,19 @@ def cockpit_part(answer: LeadAnswer, events: dict[str, list[dict[str, str]]]) ->
     return json.dumps(part, ensure_ascii=False)
 
 
+def read(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answer and events of a log row as the manager pages read them: its summary, or for a row logged
+    before there was one, the whole answer and events (plain JSON: no validation, the log only holds validated
+    answers)."""
+    if row.get("summary"):
+        part = json.loads(row["summary"])
+        return part["answer"], part["events"]
+    return json.loads(row["answer"]), json.loads(row["events"]) if row.get("events") else {}
+
+
 def load(row: dict[str, Any]) -> dict[str, Any]:
-    """One log row as the cockpit reads it: its cockpit part, or for a row logged before there was one, the
-    whole answer and events (plain JSON: no validation, the log only holds validated answers); times parsed."""
-    if row.get("cockpit"):
-        part = json.loads(row["cockpit"])
-        answer, events = part["answer"], part["events"]
-    else:
-        answer = json.loads(row["answer"])
-        events = json.loads(row["events"]) if row.get("events") else {}
+    """One log row as the cockpit reads it (`read`), times parsed."""
+    answer, events = read(row)
     return {
         "id": row["id"],
         "lead_id": row["lead_id"],

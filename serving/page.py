@@ -34,9 +34,10 @@ RADAR_ZH = {"information": "信息完整", "timeliness": "响应及时", "need_c
 EVENT_ZH = {"web_events": "网站", "activities": "跟进", "stage_changes": "阶段"}
 
 
-def _view(row: dict[str, Any]) -> dict[str, Any]:
-    """One prediction-log row as the page shows it: the typed answer, as a dict for the templates."""
-    answer = LeadAnswer.model_validate_json(row["answer"]).model_dump()
+def _view(row: dict[str, Any], answer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One prediction-log row as the pages show it. `answer`: the whole answer as a dict (a lead's page); by
+    default what the row's summary holds (the lists)."""
+    answer = answer if answer is not None else cockpit.read(row)[0]
     stage, close = answer.get("stage") or {}, answer.get("close_date") or {}
     probabilities = [close.get(f"won_within_{d}d") for d in (30, 60, 90)]
     return {
@@ -56,7 +57,6 @@ def _view(row: dict[str, Any]) -> dict[str, Any]:
         "as_of": answer.get("as_of", "")[:16].replace("T", " "),
         "model_version": row["model_version"],
         "answer": answer,
-        "events": json.loads(row["events"]) if row.get("events") else {},
     }
 
 
@@ -77,7 +77,8 @@ def lead_page(log: PredictionLog, row_id: int) -> str | None:
     history = log.history(lead_id) if lead_id is not None else []
     if not history:
         return None
-    r = _view(history[-1])
+    last = history[-1]
+    r = _view(last, LeadAnswer.model_validate_json(last["answer"]).model_dump())
     entries = score_history(history)
     explanation = r["answer"].get("explanation") or {}
     factors = explanation.get("factors") or explanation.get("positive", []) + explanation.get("negative", [])
@@ -94,7 +95,7 @@ def lead_page(log: PredictionLog, row_id: int) -> str | None:
         history=entries,
         trend=cockpit.figure_json(cockpit.trend_figure(entries)),
         radar=radar_svg(r["answer"].get("health_radar", {})),
-        timeline=_timeline(r["events"]),
+        timeline=_timeline(json.loads(last["events"]) if last.get("events") else {}),
     )
 
 
@@ -186,7 +187,7 @@ def assignment_page(store: LeadStore, log: PredictionLog, hours: float, limit: i
         lead_id = d["lead_id"]
         touched = store.first_touch(lead_id, d["decided_at"]) if lead_id and d["chosen_rep"] else None
         scored = latest.get(lead_id) if lead_id else None
-        stage = (_view(scored)["inferred"] if scored else None) or "—"
+        stage = (scored["inferred_stage"] if scored else None) or "—"
         outcome = "已首次跟进 " + _local(touched) if touched else ("未跟进" if d["chosen_rep"] else "—")
         rows.append(
             {

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from features.text import mask_personal
 from models.schema import LeadAnswer
-from serving.cockpit import cockpit_part
+from serving.cockpit import summary
 
 logger = logging.getLogger("leadscore.predictions")
 metadata = MetaData()
@@ -61,9 +61,9 @@ predictions = Table(
     Column("created_at", String(40)),
     Column("customer_type", String(128)),
     Column("campaign", String(128)),
-    # What the cockpit reads of the answer and the events (serving/cockpit.py: cockpit_part), a few percent of
-    # their size: the cockpit parses every row of the log.
-    Column("cockpit", Text),
+    # What the manager pages read of the answer and the events (serving/cockpit.py: summary), a fraction of
+    # their size: the cockpit parses every row of the log, the lead list and the team view every lead's latest.
+    Column("summary", Text),
 )
 
 
@@ -141,7 +141,7 @@ class PredictionLog:
                 "inferred_stage": r.stage.inferred if getattr(r, "stage", None) is not None else None,
                 "answer": r.model_dump_json(),
                 **_stored(contexts[r.lead_id]),
-                "cockpit": cockpit_part(r, contexts[r.lead_id]["events"] or {}),
+                "summary": summary(r, contexts[r.lead_id]["events"] or {}),
             }
             for r in results
         ]
@@ -194,9 +194,13 @@ class PredictionLog:
         return len(rows)
 
     def latest(self) -> list[dict[str, Any]]:
-        """The latest row of every lead, best score first."""
-        newest = select(func.max(predictions.c.id)).group_by(predictions.c.lead_id)
-        query = select(predictions).where(predictions.c.id.in_(newest)).order_by(predictions.c.health_score.desc())
+        """The latest row of every lead, best score first, as the lead list reads it: its summary (or the whole
+        answer for a row logged before there was one), not its events."""
+        c = predictions.c
+        newest = select(func.max(c.id)).group_by(c.lead_id)
+        shown = [c.id, c.lead_id, c.model_version, c.health_score, c.tier, c.inferred_stage, c.owner_id, c.industry,
+                 c.channel, c.summary, case((c.summary.is_(None), c.answer)).label("answer")]  # fmt: skip
+        query = select(*shown).where(c.id.in_(newest)).order_by(c.health_score.desc())
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
@@ -213,12 +217,12 @@ class PredictionLog:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def cockpit_rows(self) -> list[dict[str, Any]]:
-        """Every row of every lead, by lead then oldest first, with what the cockpit reads: its cockpit part,
-        or the whole answer and events for a row logged before there was one."""
+        """Every row of every lead, by lead then oldest first, with what the cockpit reads: its summary, or the
+        whole answer and events for a row logged before there was one."""
         c = predictions.c
-        old = c.cockpit.is_(None)
+        old = c.summary.is_(None)
         query = select(
-            c.id, c.lead_id, c.owner_id, c.channel, c.campaign, c.customer_type, c.created_at, c.cockpit,
+            c.id, c.lead_id, c.owner_id, c.channel, c.campaign, c.customer_type, c.created_at, c.summary,
             case((old, c.answer)).label("answer"), case((old, c.events)).label("events"),
         ).order_by(c.lead_id, c.id)  # fmt: skip
         with self.engine.connect() as connection:

@@ -133,9 +133,9 @@ def test_sources_count_invalid_leads_and_30_day_wins() -> None:
     assert out["抖音"]["win_30d"] is None
 
 
-def test_the_cockpit_reads_the_same_from_its_part_as_from_whole_answers(tmp_path) -> None:
-    """Rows logged with their cockpit part, and the same rows as an earlier version logged them (no part),
-    render the same cockpit; the part is a fraction of the answer and events it replaces."""
+def test_the_manager_pages_read_the_same_from_the_summary_as_from_whole_answers(tmp_path) -> None:
+    """Rows logged with their summary, and the same rows as an earlier version logged them (no summary), render
+    the same cockpit, lead list and team view; the summary leaves out what those pages do not read."""
     risk = {"lost_within_7d": 0.7, "lost_within_14d": 0.8, "lost_within_30d": 0.9, "level": "高危",
             "reasons": ["7天内丢单概率70%"], "escalate_to": "manager", "threshold_7d": 0.6,
             "stalls": [{"kind": "overdue", "working_days": 3, "threshold": 1, "reason": "逾期", "escalate_to": "manager"}]}  # fmt: skip
@@ -160,15 +160,17 @@ def test_the_cockpit_reads_the_same_from_its_part_as_from_whole_answers(tmp_path
     later = [lead_answer("a", as_of=T1, risk=risk, win_probability=0.5), lead_answer("b", as_of=T1)]
     log.write("r2", "score", later, sent)
 
-    def shown() -> str:
-        return re.sub(r"生成于 [0-9: -]+", "", page.cockpit_page(log))
+    def shown() -> list[str]:
+        pages = [page.cockpit_page(log), page.lead_list(log, {}), page.team_page(log)]
+        return [re.sub(r"生成于 [0-9: -]+", "", html) for html in pages]
 
     with_part = shown()
     with log.engine.begin() as connection:
-        parts = [json.loads(p) for p in connection.execute(select(predictions.c.cockpit)).scalars()]
-        connection.execute(text("UPDATE predictions SET cockpit = NULL"))
+        parts = [json.loads(p) for p in connection.execute(select(predictions.c.summary)).scalars()]
+        connection.execute(text("UPDATE predictions SET summary = NULL"))
     assert shown() == with_part
-    assert "高危" in with_part and "约财务" in with_part and "13812345678" not in with_part
+    assert "高危" in with_part[0] and "约财务" in with_part[0] and "13812345678" not in with_part[0]
+    assert "rep-2" in with_part[2]
     first = parts[0]
     assert "explanation" not in first["answer"] and "probabilities" not in first["answer"]["stage"]
     assert first["events"]["activities"] == [
