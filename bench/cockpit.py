@@ -94,11 +94,12 @@ def main() -> None:
         db.unlink(missing_ok=True)
         log = PredictionLog(f"sqlite:///{db}")
         filled = fill(log, model, data, args.rescored)
-    leads = len(log.latest())
+    latest = log.latest()
+    leads = len(latest)
 
     html = page.cockpit_page(log)
     render = timed(lambda: page.cockpit_page(log), args.repeats)
-    lead_row = log.latest()[0]["id"]
+    lead_row = latest[0]["id"]
     others = {
         "/manager (the lead list, every lead)": lambda: page.lead_list(log, {}),
         "/manager/team (the team view)": lambda: page.team_page(log),

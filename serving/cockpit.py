@@ -6,8 +6,8 @@ data health per rep, the response heat map (hours since creation x action type),
 quality, and the measured change in win probability after each next action (observational).
 
 Everything is read through `LeadReads`, which the prediction log implements (its `summary` column keeps what
-the manager pages read of each scoring: `summary`). Charts are plotly figures built here and drawn by plotly.js, which the service serves from
-plotly's own wheel (no CDN: the service runs offline).
+the manager pages read of each scoring: `summary`). Charts are plotly figures built here and drawn by
+plotly.js, which the service serves from plotly's own wheel (no CDN: the service runs offline).
 """
 
 from __future__ import annotations

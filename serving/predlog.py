@@ -140,8 +140,8 @@ class PredictionLog:
                 "tier": r.tier,
                 "inferred_stage": r.stage.inferred if getattr(r, "stage", None) is not None else None,
                 "answer": r.model_dump_json(),
-                **_stored(contexts[r.lead_id]),
-                "summary": summary(r, contexts[r.lead_id]["events"] or {}),
+                **contexts[r.lead_id][0],
+                "summary": summary(r, contexts[r.lead_id][1]),
             }
             for r in results
         ]
@@ -244,9 +244,9 @@ EVENT_FIELDS = {"web_events": ("ts", "event_type", "page_category"),
                 "stage_changes": ("ts", "stage")}  # fmt: skip
 
 
-def _lead_context(lead: dict[str, Any]) -> dict[str, Any]:
-    """What the pages need of the lead as sent: no phone, e-mail or company name; notes masked. `events` is
-    None when the lead was not sent, else the masked events by table."""
+def _lead_context(lead: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """What the pages need of the lead as sent, as the log's columns (no phone, e-mail or company name; notes
+    masked), and its masked events by table (for the summary)."""
     events = {
         name: [
             {k: mask_personal(str(row[k])) for k in fields if row.get(k) is not None}
@@ -255,21 +255,16 @@ def _lead_context(lead: dict[str, Any]) -> dict[str, Any]:
         ]
         for name, fields in EVENT_FIELDS.items()
     }
-    return {
+    columns = {
         "owner_id": _text(lead.get("owner_id")),
         "industry": _text(lead.get("industry")),
         "channel": _text(lead.get("channel")),
-        "events": events if lead else None,
+        "events": json.dumps(events, ensure_ascii=False) if lead else None,
         "created_at": _text(lead.get("created_at")),
         "customer_type": _text(lead.get("customer_type")),
         "campaign": _text(lead.get("campaign")),
     }
-
-
-def _stored(context: dict[str, Any]) -> dict[str, Any]:
-    """The lead's context as the log's columns hold it (the events as JSON)."""
-    events = context["events"]
-    return context | {"events": None if events is None else json.dumps(events, ensure_ascii=False)}
+    return columns, events
 
 
 def _text(value: Any) -> str | None:
