@@ -40,9 +40,12 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Two workers, each taking whole files (a file's tests keep their order and module fixtures): README's Development.
+# Two workers, each taking whole files (a file's tests keep their order and module fixtures); the load and soak
+# tests then run alone, on an otherwise idle machine: README's Development.
+RUN_ALONE := tests/integration/test_reliability.py
 test: lint $(CHROMIUM) $(CJK_FONT) $(POSTGRES) ## lint, then run every test (unit, data, model, notebooks, real servers and browser)
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --ignore=$(RUN_ALONE)
+	$(BIN)/pytest $(RUN_ALONE)
 
 clean: ## remove the venv, the local MLflow store and caches
 	rm -rf $(VENV) .leadscore .pytest_cache .ruff_cache .hypothesis test-artifacts
