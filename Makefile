@@ -42,10 +42,13 @@ format: install ## apply ruff's fixes and formatting
 
 # Two workers, each taking whole files (a file's tests keep their order and module fixtures); the load and soak
 # tests then run alone, on an otherwise idle machine: README's Development.
+# Both share the run's simulated world and trained models (tests/conftest.py: run_dir).
 RUN_ALONE := tests/integration/test_reliability.py
+TEST_RUN := $(CURDIR)/test-artifacts/run
 test: lint $(CHROMIUM) $(CJK_FONT) $(POSTGRES) ## lint, then run every test (unit, data, model, notebooks, real servers and browser)
-	$(BIN)/pytest -n 2 --dist loadfile --ignore=$(RUN_ALONE)
-	$(BIN)/pytest $(RUN_ALONE)
+	rm -rf $(TEST_RUN)
+	LEADSCORE_TEST_RUN=$(TEST_RUN) $(BIN)/pytest -n 2 --dist loadfile --ignore=$(RUN_ALONE)
+	LEADSCORE_TEST_RUN=$(TEST_RUN) $(BIN)/pytest $(RUN_ALONE)
 
 clean: ## remove the venv, the local MLflow store and caches
 	rm -rf $(VENV) .leadscore .pytest_cache .ruff_cache .hypothesis test-artifacts

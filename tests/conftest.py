@@ -32,8 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """A folder every worker of this run sees: the parent of the workers' own temporary folders (without
-    xdist, the session's temporary folder)."""
+    """A folder every worker of this run sees: $LEADSCORE_TEST_RUN when set (`make test` sets it, so its second
+    pytest reuses what the first built; it empties the folder first), else the parent of the workers' own
+    temporary folders (without xdist, the session's temporary folder)."""
+    if shared := os.environ.get("LEADSCORE_TEST_RUN"):
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        return Path(shared)
     base = tmp_path_factory.getbasetemp()
     return base if worker_id == "master" else base.parent
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
@@ -83,3 +85,28 @@ class Receiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+PHONE = re.compile(r"(?<![\d.])1[3-9]\d{9}(?!\d)|(?<![\d.])0\d{2,3}-\d{7,8}(?!\d)")  # not the digits of a decimal
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+", re.ASCII)
+_EMBEDDED_PNG = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+
+
+def scanned_files(root: Path) -> dict[Path, str]:
+    """The text of every file under `root` but images. Images carry no text a pattern could find (the plots'
+    labels are feature names); random bytes of a PNG, raw or base64-embedded in a report, would only make false
+    alarms. "replace", not "ignore": dropping undecodable bytes would glue digits of binary data together."""
+    return {
+        p: _EMBEDDED_PNG.sub("", p.read_bytes().decode("utf-8", errors="replace"))
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix != ".png"
+    }
+
+
+def personal_data_in(files: dict[Path, str], root: Path) -> list[tuple[str, str]]:
+    """(file, surrounding text) of every unmasked phone number or e-mail address in `files`."""
+    return [
+        (str(p.relative_to(root)), t[max(m.start() - 60, 0) : m.end() + 20])
+        for p, t in files.items()
+        for m in [*PHONE.finditer(t), *EMAIL.finditer(t)]
+    ]

@@ -1,9 +1,9 @@
-"""Training every model, the publish gate, MLflow (runs, report, registry) and `leadscore evaluate`, on the
-seed-11 test world; the oracle comparison on an unseen seed."""
+"""Training every model, the publish gate, MLflow (runs, report, registry), on the seed-11 test world; the oracle
+comparison on an unseen seed. The champion's evaluation report (`leadscore evaluate`) is checked where the quality
+bars evaluate it: test_quality_bars.py."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import mlflow
@@ -12,11 +12,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from leadscore.tools.simulator import simulate
+from tests.helpers import EMAIL, PHONE, personal_data_in, scanned_files
 from training.oracle import compare_with_oracle
 from training.registry import CHAMPION, INPUT_EXAMPLE, load_champion
-
-PHONE = re.compile(r"(?<![\d.])1[3-9]\d{9}(?!\d)|(?<![\d.])0\d{2,3}-\d{7,8}(?!\d)")  # not the digits of a decimal
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+", re.ASCII)
 
 
 def test_time_held_out_figures_are_useful_and_beat_the_customer_baselines(trained) -> None:
@@ -98,36 +96,10 @@ def test_mlflow_holds_run_metrics_and_champion(trained) -> None:
     assert {"health_score", "tier", "inferred_stage", "won_within_90d", "intent"} <= set(answer.columns)
 
 
-def test_evaluate_writes_a_report_with_the_oracle_headline(trained, held_out_world: Path) -> None:
-    from training.evaluate import evaluate_champion
-
-    out = evaluate_champion(trained["settings"], held_out_world)
-    html = Path(out["report"]).read_text()
-    assert "oracle" in html and "<img" in html and "AUC" in html
-    assert out["metrics"]["oracle_oracle_share"] == pytest.approx(out["evaluation"]["oracle"]["oracle_share"])
-    for days in (30, 60, 90):
-        assert 0 < out["metrics"][f"closedate_oracle_share_{days}d"] <= 1.05
-    assert 0 <= out["metrics"]["stage_macro_f1_true"] <= 1
-
-
 def test_mlflow_artifacts_hold_no_personal_data(trained) -> None:
     assert PHONE.search("电话13812345678。") and PHONE.search("0571-88889999") and EMAIL.search("a.b@qq.com")
     assert not PHONE.search("gain 11.18219833076")
     root = trained["settings"].artifact_root
-    # Images carry no text a pattern could find (the plots' labels are feature names); random bytes of a
-    # PNG, raw or base64-embedded in the report, would only make false alarms.
-    embedded = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
-    files = {
-        # "replace", not "ignore": dropping undecodable bytes would glue digits of binary data together.
-        p: embedded.sub("", p.read_bytes().decode("utf-8", errors="replace"))
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix != ".png"
-    }
+    files = scanned_files(root)
     assert any(p.name == "report.html" for p in files), "the report is among the scanned files"
-    assert files
-    leaks = [
-        (str(p.relative_to(root)), t[max(m.start() - 60, 0) : m.end() + 20])
-        for p, t in files.items()
-        for m in [*PHONE.finditer(t), *EMAIL.finditer(t)]
-    ]
-    assert leaks == []
+    assert personal_data_in(files, root) == []
