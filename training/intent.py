@@ -240,7 +240,7 @@ WORLD_SAMPLE = 3000  # leads judged: accuracy near 0.95 then has a standard erro
 def evaluate_on_world(model: IntentModel, data_dir: str | Path, sample: int | None = WORLD_SAMPLE) -> dict[str, Any]:
     """Accuracy against the simulator's true intent (truth/leads.parquet) on every lead and on the leads with
     a non-empty form text, over `sample` leads drawn at random (None: every lead). A sample, because each text
-    costs an embedding (models/embedding.py) and the whole of a 12,000-lead world took three minutes in CI.
+    costs an embedding (models/embedding.py: its cost), the bulk of evaluating a large world.
     Evaluation only: truth never trains anything."""
     root = Path(data_dir)
     parquet = root / "leads.parquet"

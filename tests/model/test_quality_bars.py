@@ -38,7 +38,8 @@ def figures(evaluation) -> dict[str, float]:
 
 
 def test_the_evaluation_report_shows_the_oracle_and_no_personal_data(evaluation) -> None:
-    html = Path(evaluation["report"]).read_text()
+    report = Path(evaluation["report"])
+    html = report.read_text()
     assert "oracle" in html and "<img" in html and "AUC" in html
     assert evaluation["metrics"]["oracle_oracle_share"] == pytest.approx(
         evaluation["evaluation"]["oracle"]["oracle_share"]
@@ -46,9 +47,8 @@ def test_the_evaluation_report_shows_the_oracle_and_no_personal_data(evaluation)
     for days in (30, 60, 90):
         assert 0 < evaluation["metrics"][f"closedate_oracle_share_{days}d"] <= 1.05
     assert 0 <= evaluation["metrics"]["stage_macro_f1_true"] <= 1
-    report = Path(evaluation["report"]).parent
-    files = scanned_files(report)
-    assert files and personal_data_in(files, report) == []
+    files = scanned_files(report.parent)
+    assert files and personal_data_in(files, report.parent) == []
 
 
 @pytest.fixture(scope="module")
