@@ -93,26 +93,29 @@ def _oracle_sections(artifact, data_dir, tables, test, x_test, evaluation, metri
     from training.intent import evaluate_on_world
     from training.stage import evaluate_stage, true_stage_at
 
-    oracle = compare_with_oracle(artifact, data_dir)
-    evaluation["oracle"] = oracle
-    metrics |= {f"oracle_{k}": float(v) for k, v in oracle.items()}
-    lines = [
-        f"健康分: 达到上帝视角(oracle)的 {oracle['oracle_share']:.0%} "
-        f"(AUC {oracle['model_auc']:.3f} vs oracle {oracle['oracle_auc']:.3f}, {oracle['snapshots']} 个快照)"
-    ]
-    closedate = compare_closedate_with_oracle(
-        {CLOSEDATE_NAME: artifact.models["close_date"]}, artifact.pipeline, data_dir
-    )
-    for days in (30, 60, 90):
-        h = closedate[CLOSEDATE_NAME][f"h{days}"]
-        metrics[f"closedate_oracle_share_{days}d"] = float(h["oracle_share"])
-        metrics[f"closedate_oracle_ece_{days}d"] = float(h["ece"])
-        metrics[f"closedate_oracle_own_ece_{days}d"] = float(h["oracle_ece"])  # the noise floor on these rows
-    lines.append(
-        "成交时间: oracle 份额 "
-        + " / ".join(f"{d}天 {metrics[f'closedate_oracle_share_{d}d']:.0%}" for d in (30, 60, 90))
-    )
-    evaluation["closedate"]["oracle"] = closedate
+    lines = []
+    if "health" in parts:
+        oracle = compare_with_oracle(artifact, data_dir)
+        evaluation["oracle"] = oracle
+        metrics |= {f"oracle_{k}": float(v) for k, v in oracle.items()}
+        lines.append(
+            f"健康分: 达到上帝视角(oracle)的 {oracle['oracle_share']:.0%} "
+            f"(AUC {oracle['model_auc']:.3f} vs oracle {oracle['oracle_auc']:.3f}, {oracle['snapshots']} 个快照)"
+        )
+    if "closedate" in parts:
+        closedate = compare_closedate_with_oracle(
+            {CLOSEDATE_NAME: artifact.models["close_date"]}, artifact.pipeline, data_dir
+        )
+        for days in (30, 60, 90):
+            h = closedate[CLOSEDATE_NAME][f"h{days}"]
+            metrics[f"closedate_oracle_share_{days}d"] = float(h["oracle_share"])
+            metrics[f"closedate_oracle_ece_{days}d"] = float(h["ece"])
+            metrics[f"closedate_oracle_own_ece_{days}d"] = float(h["oracle_ece"])  # the noise floor on these rows
+        lines.append(
+            "成交时间: oracle 份额 "
+            + " / ".join(f"{d}天 {metrics[f'closedate_oracle_share_{d}d']:.0%}" for d in (30, 60, 90))
+        )
+        evaluation["closedate"]["oracle"] = closedate
     if "stage" in parts and "stage" in artifact.models:
         true_stage = true_stage_at(data_dir, test).reset_index(drop=True)
         predicted = artifact.models["stage"].predict(x_test)
