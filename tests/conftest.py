@@ -11,6 +11,7 @@ import pickle
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,11 +47,19 @@ def built_once(run_dir: Path, name: str, build: Callable[[Path], None]) -> Path:
     """`run_dir / name`, built by `build` once per run: the first worker builds it under a file lock, the others
     wait for it and use what it built."""
     target = run_dir / name
+    asked = time.perf_counter()
     with FileLock(str(target) + ".lock"):
+        waited = time.perf_counter() - asked
         if not (target / ".built").exists():
             target.mkdir(parents=True, exist_ok=True)
             build(target)
             (target / ".built").touch()
+            with (run_dir / "built_once.log").open("a") as log:  # where the set-up time of a run goes
+                log.write(f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')} built {name} in "
+                          f"{time.perf_counter() - asked - waited:.0f} s\n")  # fmt: skip
+        elif waited > 1:
+            with (run_dir / "built_once.log").open("a") as log:
+                log.write(f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')} waited {waited:.0f} s for {name}\n")
     return target
 
 
@@ -116,16 +125,22 @@ def fitted_pipeline(tables):
 
 
 _SECONDS_PER_FILE: dict[str, float] = {}
+_SPANS: dict[tuple[str, str], list[float]] = {}  # (worker, file) -> [first start, last stop]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Seconds per test file, setup and teardown included (shared fixtures count where they are first built)."""
+    """Seconds per test file, setup and teardown included (shared fixtures count where they are first built),
+    and when each worker ran each file (where a worker waited shows as a file that took long)."""
     path = report.nodeid.split("::")[0]
     _SECONDS_PER_FILE[path] = _SECONDS_PER_FILE.get(path, 0.0) + report.duration
+    worker = getattr(getattr(getattr(report, "node", None), "gateway", None), "id", "main")
+    span = _SPANS.setdefault((worker, path), [report.start, report.stop])
+    span[0], span[1] = min(span[0], report.start), max(span[1], report.stop)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """The time each test file took, slowest first, also in test-artifacts/durations.md (CI time per file)."""
+    """The time each test file took, slowest first, and each worker's files in the order it ran them, also in
+    test-artifacts/durations[-alone].md (CI time per file; `-alone`: a run without workers)."""
     if not _SECONDS_PER_FILE:
         return
     rows = sorted(_SECONDS_PER_FILE.items(), key=lambda kv: -kv[1])
@@ -135,8 +150,21 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_sep("=", f"seconds per test file ({total:.0f} s in all)")
     for line in lines[2:]:
         terminalreporter.write_line(line)
+    began = min(start for start, _ in _SPANS.values())
+    timeline = ["| worker | from, s | to, s | file |", "|---|---:|---:|---|"]
+    timeline += [
+        f"| {worker} | {start - began:.0f} | {stop - began:.0f} | {path} |"
+        for (worker, path), (start, stop) in sorted(_SPANS.items(), key=lambda kv: (kv[0][0], kv[1][0]))
+    ]
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "durations.md").write_text("# Test time per file\n\n" + "\n".join(lines) + "\n")
+    alone = all(worker == "main" for worker, _ in _SPANS)
+    (ARTIFACTS / f"durations{'-alone' if alone else ''}.md").write_text(
+        "# Test time per file\n\n"
+        + "\n".join(lines)
+        + "\n\n## When each worker ran each file\n\n"
+        + "\n".join(timeline)
+        + "\n"
+    )
 
 
 def _postgres_bin() -> Path:
